@@ -1,0 +1,835 @@
+"""The inference engine: batched scoring and generation on one llama.cpp model.
+
+:class:`Engine` is the only place in simulacra that touches llama.cpp. It offers
+three operations, all batched:
+
+- :meth:`Engine.loglik`: the log-probability of one continuation after each of K
+  prompts, by teacher forcing;
+- :meth:`Engine.choice`: a forced choice between options, by softmax over their
+  summed log-probabilities;
+- :meth:`Engine.generate`: one sampled completion per prompt.
+
+Its core is a pool of live sequences in one unified KV cache. A prompt is a list of
+segments tokenized separately, so a dialogue history that grows by one message
+extends its previous tokens exactly. Before decoding, every request finds the live
+sequence sharing its longest token prefix and decodes only the new tokens; the
+requests of one call go into the same ``llama_decode`` batches. When the pool or
+the cache is full, the least recently used sequences are evicted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+
+from simulacra.errors import EngineError, ModelLoadError
+from simulacra.llm.chat import ChatFormat, chat_format
+from simulacra.llm.models import ResolvedModel, resolve_model
+
+__all__ = ["Engine", "EngineStats", "Prompt", "cpu_has_amx", "default_threads"]
+
+Prompt = str | Sequence[str]
+"""A prompt: one string, or a list of segments tokenized separately and concatenated."""
+
+logger = logging.getLogger("simulacra.llama")
+
+# ggml's levels: 1 debug, 2 info, 3 warn, 4 error, 5 continuation of the previous line.
+_LOG_LEVELS = {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
+_last_log_level = logging.DEBUG
+# Micro-batches below 64 tokens keep the CPU flash-attention kernel on its row-by-row
+# path, whose result for a token does not depend on what else shares the batch.
+_UBATCH = 63
+_backend_lock = threading.Lock()
+_backend_ready = False
+
+
+@llama_cpp.llama_log_callback
+def _route_llama_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    """Send llama.cpp's log lines to the ``simulacra.llama`` logger (silent by default)."""
+    global _last_log_level
+    log_level = _LOG_LEVELS.get(level, _last_log_level)
+    _last_log_level = log_level
+    if logger.isEnabledFor(log_level):
+        logger.log(log_level, text.decode("utf-8", errors="replace").rstrip())
+
+
+def _init_backend() -> None:
+    global _backend_ready
+    with _backend_lock:
+        if not _backend_ready:
+            llama_cpp.llama_log_set(_route_llama_log, ctypes.c_void_p(0))
+            llama_cpp.llama_backend_init()
+            _backend_ready = True
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU advertises AMX (whose llama.cpp kernels crash on quantized models)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return "amx_tile" in line.split()
+    except OSError:
+        pass
+    info = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace")
+    return "AMX_INT8 = 1" in info
+
+
+def default_threads() -> int:
+    """The number of cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _log_softmax_at(rows: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Log-probability of ``targets[i]`` under the logits ``rows[i]``."""
+    peak = rows.max(axis=1)
+    lse = peak + np.log(np.exp(rows - peak[:, None]).sum(axis=1))
+    return rows[np.arange(len(targets)), targets].astype(np.float64) - lse
+
+
+def _common_prefix(a: np.ndarray, b: np.ndarray) -> int:
+    n = min(len(a), len(b))
+    if n == 0:
+        return 0
+    differs = a[:n] != b[:n]
+    return int(differs.argmax()) if differs.any() else n
+
+
+@dataclass
+class EngineStats:
+    """Counters of the work an engine has done.
+
+    Attributes:
+        decode_calls: number of ``llama_decode`` calls.
+        tokens_decoded: tokens sent through the model.
+        tokens_reused: prompt tokens served from the KV cache instead.
+        tokens_scored: continuation tokens whose log-probability was returned.
+        tokens_generated: tokens sampled.
+        decode_seconds: wall time spent inside ``llama_decode`` and reading logits.
+        evictions: sequences evicted from the pool.
+
+    """
+
+    decode_calls: int = 0
+    tokens_decoded: int = 0
+    tokens_reused: int = 0
+    tokens_scored: int = 0
+    tokens_generated: int = 0
+    decode_seconds: float = 0.0
+    evictions: int = 0
+
+    def as_dict(self) -> dict[str, float]:
+        """The counters as a plain dict."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Sequence:
+    """A live sequence of the pool: the tokens its KV cells hold."""
+
+    seq_id: int
+    tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    last_used: int = 0
+
+
+@dataclass
+class _Request:
+    """One prompt (+ continuation) to bring into a sequence and decode."""
+
+    tokens: np.ndarray  # prompt followed by continuation
+    n_prompt: int
+    want_last: bool = False  # generation: keep the logits row of the last prompt token
+    seq: _Sequence | None = None
+    n_keep: int = 0
+
+
+class Engine:
+    """One llama.cpp model and context with a pool of cached sequences.
+
+    Create it with :meth:`Engine.load`. An engine is not thread-safe; use one per
+    process (sweeps give each worker its own).
+    """
+
+    def __init__(
+        self,
+        resolved: ResolvedModel,
+        *,
+        n_ctx: int,
+        n_threads: int,
+        n_seq_max: int,
+        n_batch: int,
+        seed: int,
+        flash_attn: bool,
+    ) -> None:
+        _init_backend()
+        self.model_info = resolved
+        self.seed = seed
+        self.n_threads = n_threads
+        self.stats = EngineStats()
+        self._model = None
+        self._ctx = None
+        self._batch = None
+
+        mparams = llama_cpp.llama_model_default_params()
+        mparams.n_gpu_layers = 0
+        if cpu_has_amx():
+            # A natively built llama.cpp routes quantized matmuls to AMX kernels that
+            # segfault on the first decode (llama.cpp #20824); the plain CPU path is safe.
+            mparams.use_extra_bufts = False
+        self._model = llama_cpp.llama_model_load_from_file(os.fsencode(resolved.path), mparams)
+        if not self._model:
+            raise ModelLoadError(
+                f"llama.cpp could not load {resolved.path}: the file is corrupt, truncated "
+                "or of an unsupported architecture"
+            )
+        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        self.n_ctx_train = llama_cpp.llama_model_n_ctx_train(self._model)
+        self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
+        self._bos = llama_cpp.llama_vocab_bos(self._vocab)
+
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = n_ctx
+        cparams.n_batch = n_batch
+        cparams.n_ubatch = min(n_batch, _UBATCH)
+        cparams.n_seq_max = n_seq_max
+        cparams.n_threads = n_threads
+        cparams.n_threads_batch = n_threads
+        cparams.kv_unified = True
+        cparams.no_perf = True
+        # f32 keys and values: this small model turns f16 rounding of the cache into
+        # ~0.08 nats per token of noise; f32 keeps scoring within 1e-3 of a full recompute.
+        cparams.type_k = cparams.type_v = llama_cpp.GGML_TYPE_F32
+        cparams.flash_attn_type = (
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+            if flash_attn
+            else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
+        self._ctx = llama_cpp.llama_init_from_model(self._model, cparams)
+        if not self._ctx:
+            raise ModelLoadError(f"llama.cpp could not create a context of {n_ctx} tokens")
+        self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
+        self.n_batch = n_batch
+        self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        self._batch_token = np.ctypeslib.as_array(self._batch.token, shape=(n_batch,))
+        self._batch_pos = np.ctypeslib.as_array(self._batch.pos, shape=(n_batch,))
+        self._batch_logits = np.ctypeslib.as_array(self._batch.logits, shape=(n_batch,))
+        self._batch_nseq = np.ctypeslib.as_array(self._batch.n_seq_id, shape=(n_batch,))
+        self._batch_nseq[:] = 1
+
+        self._pool = [_Sequence(seq_id) for seq_id in range(n_seq_max)]
+        self._clock = 0
+        self._warned_eviction = False
+        self._token_cache: dict[str, np.ndarray] = {}
+        fmt = resolved.chat_format
+        if fmt == "auto":
+            template = self._metadata("tokenizer.chat_template") or ""
+            fmt = "chatml" if "<|im_start|>" in template else "plain"
+        self.chat: ChatFormat = chat_format(fmt)
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    def load(
+        cls,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        n_ctx: int = 8192,
+        n_threads: int | None = None,
+        seed: int = 0,
+        n_seq_max: int = 64,
+        n_batch: int = 512,
+        flash_attn: bool = True,
+    ) -> Engine:
+        """Load a model and create its context.
+
+        Args:
+            model: a registry name, a GGUF path, or None for the embedded default.
+            n_ctx: KV-cache cells shared by all live sequences (padded to 256).
+            n_threads: CPU threads; None uses every core this process may run on.
+            seed: the default seed of :meth:`generate`.
+            n_seq_max: the most sequences kept alive at once (at most 256).
+            n_batch: the most tokens per ``llama_decode`` call.
+            flash_attn: use flash attention, which skips masked cache cells.
+
+        Returns:
+            The engine.
+
+        Raises:
+            ModelNotFoundError: unknown model name, missing package or file.
+            ModelLoadError: corrupt file, or a context that cannot be created.
+            ValueError: settings out of range.
+
+        """
+        if n_ctx < 16:
+            raise ValueError(f"n_ctx must be >= 16, got {n_ctx}")
+        if not 1 <= n_seq_max <= 256:
+            raise ValueError(f"n_seq_max must be in [1, 256], got {n_seq_max}")
+        if n_batch < 1:
+            raise ValueError(f"n_batch must be >= 1, got {n_batch}")
+        if n_threads is not None and n_threads < 1:
+            raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+        resolved = resolve_model(model)
+        return cls(
+            resolved,
+            n_ctx=n_ctx,
+            n_threads=n_threads or default_threads(),
+            n_seq_max=n_seq_max,
+            n_batch=n_batch,
+            seed=seed,
+            flash_attn=flash_attn,
+        )
+
+    def close(self) -> None:
+        """Free the context and the model. The engine is unusable afterwards."""
+        if self._batch is not None:
+            llama_cpp.llama_batch_free(self._batch)
+            self._batch = None
+        if self._ctx:
+            llama_cpp.llama_free(self._ctx)
+            self._ctx = None
+        if self._model:
+            llama_cpp.llama_model_free(self._model)
+            self._model = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # interpreter shutdown
+            self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"Engine(model={self.model_info.name!r}, n_ctx={getattr(self, 'n_ctx', None)}, "
+            f"n_threads={self.n_threads})"
+        )
+
+    def reset(self) -> None:
+        """Forget every cached sequence, so that the next calls start from a clean cache.
+
+        Results depend very slightly on which tokens share a batch; a run that starts
+        with ``reset()`` is therefore reproducible whatever the engine did before.
+        """
+        self._require_open()
+        llama_cpp.llama_memory_clear(self._memory, True)
+        for seq in self._pool:
+            seq.tokens = np.zeros(0, dtype=np.int32)
+            seq.last_used = 0
+        self._clock = 0
+
+    @property
+    def sha256(self) -> str:
+        """The sha256 of the loaded GGUF file."""
+        return self.model_info.sha256
+
+    @property
+    def model_path(self) -> Path:
+        """The loaded GGUF file."""
+        return self.model_info.path
+
+    # ------------------------------------------------------------------ tokens
+    def _metadata(self, key: str) -> str | None:
+        buf = ctypes.create_string_buffer(1 << 16)
+        n = llama_cpp.llama_model_meta_val_str(self._model, key.encode(), buf, len(buf))
+        return buf.value.decode("utf-8", errors="replace") if n >= 0 else None
+
+    def tokenize(self, text: str) -> np.ndarray:
+        """Tokenize one segment (special tokens such as ``<|im_start|>`` are parsed).
+
+        Args:
+            text: the segment.
+
+        Returns:
+            Its token ids, without BOS.
+
+        """
+        cached = self._token_cache.get(text)
+        if cached is not None:
+            return cached
+        self._require_open()
+        raw = text.encode("utf-8")
+        capacity = len(raw) + 16
+        buf = (llama_cpp.llama_token * capacity)()
+        n = llama_cpp.llama_tokenize(self._vocab, raw, len(raw), buf, capacity, False, True)
+        if n < 0:  # pragma: no cover - capacity is always enough for byte-level vocabularies
+            capacity = -n
+            buf = (llama_cpp.llama_token * capacity)()
+            n = llama_cpp.llama_tokenize(self._vocab, raw, len(raw), buf, capacity, False, True)
+        tokens = np.frombuffer(buf, dtype=np.int32, count=n).copy()
+        if len(self._token_cache) > 100_000:
+            self._token_cache.clear()
+        self._token_cache[text] = tokens
+        return tokens
+
+    def prompt_tokens(self, prompt: Prompt) -> np.ndarray:
+        """The tokens of a prompt: BOS if the model wants one, then each segment's tokens.
+
+        Args:
+            prompt: a string or a sequence of segments.
+
+        Returns:
+            The token ids.
+
+        """
+        segments = [prompt] if isinstance(prompt, str) else list(prompt)
+        parts = [self.tokenize(s) for s in segments if s]
+        if self._add_bos:
+            parts.insert(0, np.array([self._bos], dtype=np.int32))
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+
+    def count_tokens(self, text: str) -> int:
+        """The number of tokens of a segment."""
+        return len(self.tokenize(text))
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """Render tokens as text (special tokens omitted)."""
+        return self._detokenize_bytes(tokens).decode("utf-8", errors="replace")
+
+    def _detokenize_bytes(self, tokens: Sequence[int]) -> bytes:
+        buf = ctypes.create_string_buffer(256)
+        out = bytearray()
+        for token in tokens:
+            n = llama_cpp.llama_token_to_piece(self._vocab, int(token), buf, len(buf), 0, False)
+            out += buf.raw[: max(n, 0)]
+        return bytes(out)
+
+    # ------------------------------------------------------------------ scoring
+    def loglik(
+        self, prompts: Sequence[Prompt], continuation: str, *, per_token: bool = False
+    ) -> np.ndarray:
+        """Log-probability of ``continuation`` after each prompt, by teacher forcing.
+
+        Args:
+            prompts: K prompts (strings or segment lists).
+            continuation: the text to score; tokenized on its own.
+            per_token: return the (K, T) per-token log-probabilities instead of sums.
+
+        Returns:
+            A (K,) array of total log-probabilities in nats, or (K, T) with ``per_token``.
+
+        Raises:
+            ValueError: no prompts, an empty continuation, or a prompt + continuation
+                longer than the context.
+
+        """
+        if isinstance(prompts, str) or len(prompts) == 0:
+            raise ValueError("loglik needs a non-empty sequence of prompts")
+        cont = self.tokenize(continuation)
+        if len(cont) == 0:
+            raise ValueError("loglik needs a non-empty continuation")
+        requests = [self._scoring_request(self.prompt_tokens(p), cont) for p in prompts]
+        rows = self._run(requests)
+        matrix = np.stack(rows)
+        return matrix if per_token else matrix.sum(axis=1)
+
+    def choice(self, prompt: Prompt, options: Sequence[str]) -> np.ndarray:
+        """Probability of each option after ``prompt``: softmax of summed log-probabilities.
+
+        Args:
+            prompt: the question, as a string or segments.
+            options: at least two non-empty option texts, each tokenized on its own.
+
+        Returns:
+            Probabilities in the order of ``options``; they sum to 1.
+
+        Raises:
+            ValueError: fewer than two options, or an empty one.
+
+        """
+        if isinstance(options, str) or len(options) < 2:
+            raise ValueError("choice needs at least two options")
+        prompt_tokens = self.prompt_tokens(prompt)
+        requests = []
+        for option in options:
+            tokens = self.tokenize(option)
+            if len(tokens) == 0:
+                raise ValueError(f"choice option {option!r} is empty")
+            requests.append(self._scoring_request(prompt_tokens, tokens))
+        totals = np.array([row.sum() for row in self._run(requests)])
+        weights = np.exp(totals - totals.max())
+        return weights / weights.sum()
+
+    def _scoring_request(self, prompt: np.ndarray, continuation: np.ndarray) -> _Request:
+        if len(prompt) == 0:
+            raise ValueError("a prompt is empty: scoring needs at least one prompt token")
+        total = len(prompt) + len(continuation)
+        if total > self.n_ctx:
+            raise ValueError(
+                f"prompt ({len(prompt)} tokens) + continuation ({len(continuation)} tokens) "
+                f"is longer than the context of {self.n_ctx} tokens"
+            )
+        return _Request(np.concatenate([prompt, continuation]), len(prompt))
+
+    # ------------------------------------------------------------------ generation
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        *,
+        max_tokens: int = 64,
+        temperature: float = 0.8,
+        top_p: float = 0.95,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+    ) -> list[str]:
+        """Sample one completion per prompt, decoding all prompts together.
+
+        Prompt ``i`` gets its own sampler chain seeded from ``(seed, i)``, so a
+        completion does not depend on how many other prompts share the call.
+
+        Args:
+            prompts: the prompts.
+            max_tokens: the most tokens per completion.
+            temperature: sampling temperature; 0 is greedy.
+            top_p: nucleus sampling mass.
+            stop: strings that end a completion (not included in it).
+            seed: the sampling seed; None uses the engine's seed.
+
+        Returns:
+            The completions, in prompt order.
+
+        Raises:
+            ValueError: no prompts, bad sampling settings, or a prompt too long.
+
+        """
+        if isinstance(prompts, str) or len(prompts) == 0:
+            raise ValueError("generate needs a non-empty sequence of prompts")
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if not 0 < top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+        seed = self.seed if seed is None else seed
+        requests = []
+        for prompt in prompts:
+            tokens = self.prompt_tokens(prompt)
+            if len(tokens) == 0:
+                raise ValueError("a prompt is empty: generation needs at least one token")
+            if len(tokens) + max_tokens > self.n_ctx:
+                raise ValueError(
+                    f"prompt ({len(tokens)} tokens) + max_tokens ({max_tokens}) is longer "
+                    f"than the context of {self.n_ctx} tokens"
+                )
+            requests.append(_Request(tokens, len(tokens), want_last=True))
+        samplers = [self._sampler(temperature, top_p, seed, i) for i in range(len(prompts))]
+        try:
+            return self._generate(requests, samplers, max_tokens, tuple(stop))
+        finally:
+            for sampler in samplers:
+                llama_cpp.llama_sampler_free(sampler)
+
+    def _sampler(self, temperature: float, top_p: float, seed: int, index: int) -> object:
+        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        if temperature == 0:
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
+            return chain
+        state = np.random.SeedSequence([seed, index]).generate_state(1)[0]
+        if top_p < 1:
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_p(top_p, 1))
+        llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_temp(temperature))
+        llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_dist(int(state)))
+        return chain
+
+    def _generate(
+        self,
+        requests: list[_Request],
+        samplers: list[object],
+        max_tokens: int,
+        stop: tuple[str, ...],
+    ) -> list[str]:
+        n = len(requests)
+        generated: list[list[int]] = [[] for _ in range(n)]
+        texts: list[str | None] = [None] * n
+        next_token: dict[int, int] = {}
+
+        def take(i: int, row: int) -> None:
+            next_token[i] = self._sample(samplers[i], row)
+
+        # Prefill every prompt, sampling each first token right after its decode.
+        self._run(requests, on_last_row=take)
+        pinned = {r.seq.seq_id for r in requests if r.seq is not None}
+        active = list(range(n))
+        while active:
+            still = []
+            for i in active:
+                token = next_token[i]
+                if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                    texts[i] = self._finish(generated[i], stop)
+                    continue
+                generated[i].append(token)
+                self.stats.tokens_generated += 1
+                text = self._detokenize_bytes(generated[i]).decode("utf-8", errors="ignore")
+                if any(s in text for s in stop) or len(generated[i]) >= max_tokens:
+                    texts[i] = self._finish(generated[i], stop)
+                    continue
+                still.append(i)
+            active = still
+            if active:
+                rows = self._decode_step([(requests[i].seq, next_token[i]) for i in active], pinned)
+                for i, row in zip(active, rows, strict=True):
+                    take(i, row)
+        return [t if t is not None else "" for t in texts]
+
+    def _finish(self, tokens: list[int], stop: tuple[str, ...]) -> str:
+        text = self.detokenize(tokens)
+        cut = min((text.find(s) for s in stop if s in text), default=-1)
+        return text[:cut] if cut >= 0 else text
+
+    def _sample(self, sampler: object, row: int) -> int:
+        return int(llama_cpp.llama_sampler_sample(sampler, self._ctx, row))
+
+    def _decode_step(self, items: list[tuple[_Sequence, int]], pinned: set[int]) -> list[int]:
+        """Append one token to each sequence in one decode; return their batch rows."""
+        self._fill_batch([(seq.seq_id, len(seq.tokens), token, True) for seq, token in items])
+        self._decode(len(items), pinned)
+        for seq, token in items:
+            seq.tokens = np.append(seq.tokens, np.int32(token))
+            seq.last_used = self._tick()
+        self.stats.tokens_decoded += len(items)
+        return list(range(len(items)))
+
+    # ------------------------------------------------------------------ the pool
+    def _require_open(self) -> None:
+        if not self._ctx:
+            raise EngineError("the engine is closed")
+
+    def _tick(self) -> int:
+        self._clock += 1
+        return self._clock
+
+    def _evict(self, seq: _Sequence) -> None:
+        llama_cpp.llama_memory_seq_rm(self._memory, seq.seq_id, -1, -1)
+        seq.tokens = np.zeros(0, dtype=np.int32)
+        seq.last_used = 0
+        self.stats.evictions += 1
+
+    def _warn_eviction(self, why: str) -> None:
+        if not self._warned_eviction:
+            self._warned_eviction = True
+            warnings.warn(
+                f"simulacra engine: {why}; evicting least recently used sequences "
+                "(raise n_ctx or n_seq_max to keep more cached). This warning is shown once.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
+    def _evict_lru(self, pinned: set[int], why: str) -> bool:
+        candidates = [s for s in self._pool if s.seq_id not in pinned and len(s.tokens) > 0]
+        if not candidates:
+            return False
+        self._warn_eviction(why)
+        self._evict(min(candidates, key=lambda s: s.last_used))
+        return True
+
+    def _cells_in_use(self) -> int:
+        # An upper bound: forked sequences share cells but are counted separately.
+        return sum(len(s.tokens) for s in self._pool)
+
+    def _next_group(self, pending: list[_Request]) -> list[_Request]:
+        """The longest run of pending requests that fits the pool and the cache together."""
+        group: list[_Request] = []
+        cells = 0
+        for request in pending:
+            size = len(request.tokens)
+            if group and (len(group) >= len(self._pool) or cells + size > self.n_ctx):
+                break
+            group.append(request)
+            cells += size
+        return group
+
+    def _assign(self, group: list[_Request]) -> int:
+        """Give requests a sequence holding their longest cached prefix, in order.
+
+        A request that extends a sequence takes it over. One that shares only part
+        of a sequence forks it into a free slot (metadata only in a unified cache),
+        so the source stays cached for its own next turn; when no slot is free, the
+        least recently used sequence is evicted, or truncated if it is the source.
+        Forks are made before any sequence is truncated.
+
+        Returns:
+            How many requests, from the start of ``group``, got a sequence; the
+            others must wait for the next group.
+        """
+        pinned: set[int] = set()
+        forks: list[tuple[_Sequence, _Sequence, int]] = []
+        assigned = 0
+        for request in group:
+            limit = len(request.tokens) - 1 if request.want_last else request.n_prompt - 1
+            best, common = self._longest_prefix(request.tokens)
+            keep = min(common, limit)
+            if best is not None and best.seq_id not in pinned and keep == len(best.tokens):
+                target = best  # a pure extension: decode only the new tokens
+            else:
+                target = self._free_slot(pinned | ({best.seq_id} if best else set()))
+                if target is None:
+                    if best is None or best.seq_id in pinned:
+                        break  # every slot serves this group already
+                    target = best  # truncate the source in place
+                elif len(target.tokens):
+                    self._evict(target)
+                if best is not None and target is not best and keep > 0:
+                    forks.append((best, target, keep))
+                    pinned.add(best.seq_id)
+                elif best is None or target is not best:
+                    keep = 0
+            request.seq, request.n_keep = target, keep
+            pinned.add(target.seq_id)
+            assigned += 1
+        for source, target, keep in forks:
+            llama_cpp.llama_memory_seq_cp(self._memory, source.seq_id, target.seq_id, 0, keep)
+            target.tokens = source.tokens[:keep].copy()
+        for request in group[:assigned]:
+            seq = request.seq
+            if len(seq.tokens) > request.n_keep:
+                llama_cpp.llama_memory_seq_rm(self._memory, seq.seq_id, request.n_keep, -1)
+                seq.tokens = seq.tokens[: request.n_keep].copy()
+            seq.last_used = self._tick()
+        return assigned
+
+    def _longest_prefix(self, tokens: np.ndarray) -> tuple[_Sequence | None, int]:
+        best, best_len = None, 0
+        for seq in self._pool:
+            if len(seq.tokens):
+                common = _common_prefix(seq.tokens, tokens)
+                if common > best_len:
+                    best, best_len = seq, common
+        return best, best_len
+
+    def _free_slot(self, pinned: set[int]) -> _Sequence | None:
+        """An empty slot, else the least recently used unpinned sequence, else None."""
+        for seq in self._pool:
+            if len(seq.tokens) == 0 and seq.seq_id not in pinned:
+                return seq
+        unpinned = [s for s in self._pool if s.seq_id not in pinned]
+        if not unpinned:
+            return None
+        self._warn_eviction("the sequence pool is full")
+        return min(unpinned, key=lambda s: s.last_used)
+
+    def _run(
+        self,
+        requests: list[_Request],
+        on_last_row: Callable[[int, int], None] | None = None,
+    ) -> list[np.ndarray]:
+        """Bring requests into the cache, decode their new tokens, score continuations.
+
+        Args:
+            requests: scoring requests, or generation prefills (``want_last``).
+            on_last_row: for generation prefills, called with (request index, batch
+                row) right after the decode that holds the request's last prompt token,
+                while its logits are still available.
+
+        Returns:
+            Per request, the log-probabilities of its continuation tokens.
+
+        """
+        self._require_open()
+        results: list[np.ndarray | None] = [None] * len(requests)
+        index = {id(r): i for i, r in enumerate(requests)}
+        pending = list(requests)
+        while pending:
+            group = self._next_group(pending)
+            group = group[: self._assign(group)]
+            pending = pending[len(group) :]
+            if on_last_row is not None and pending:
+                raise EngineError(
+                    f"{len(requests)} generation prompts do not fit the pool and cache at "
+                    "once; raise n_ctx or n_seq_max, or generate in smaller batches"
+                )
+            pinned = {r.seq.seq_id for r in group if r.seq is not None}
+            needed = sum(len(r.tokens) - r.n_keep for r in group)
+            while self._cells_in_use() + needed > self.n_ctx and self._evict_lru(
+                pinned, "the KV cache is full"
+            ):
+                pass
+            # Items: (request index, position, token, output row wanted).
+            items: list[tuple[int, int, int, bool]] = []
+            for request in group:
+                i = index[id(request)]
+                first_out = len(request.tokens) - 1 if request.want_last else request.n_prompt - 1
+                last_out = len(request.tokens) - 1 if request.want_last else len(request.tokens) - 2
+                for pos in range(request.n_keep, len(request.tokens)):
+                    items.append((i, pos, int(request.tokens[pos]), first_out <= pos <= last_out))
+                self.stats.tokens_reused += request.n_keep
+                if not request.want_last:
+                    results[i] = np.zeros(len(request.tokens) - request.n_prompt)
+                    self.stats.tokens_scored += len(request.tokens) - request.n_prompt
+            try:
+                for start in range(0, len(items), self.n_batch):
+                    chunk = items[start : start + self.n_batch]
+                    self._fill_batch(
+                        [(requests[i].seq.seq_id, pos, tok, out) for i, pos, tok, out in chunk]
+                    )
+                    self._decode(len(chunk), pinned)
+                    self.stats.tokens_decoded += len(chunk)
+                    outputs = [(i, pos) for i, pos, _, out in chunk if out]
+                    if on_last_row is not None:
+                        rows = [b for b, (_, _, _, out) in enumerate(chunk) if out]
+                        for (i, _), row in zip(outputs, rows, strict=True):
+                            on_last_row(i, row)
+                    elif outputs:
+                        started = time.perf_counter()
+                        logits = np.ctypeslib.as_array(
+                            llama_cpp.llama_get_logits(self._ctx),
+                            shape=(len(outputs), self.n_vocab),
+                        )
+                        targets = np.array([requests[i].tokens[pos + 1] for i, pos in outputs])
+                        values = _log_softmax_at(logits, targets)
+                        for (i, pos), value in zip(outputs, values, strict=True):
+                            results[i][pos + 1 - requests[i].n_prompt] = value
+                        self.stats.decode_seconds += time.perf_counter() - started
+            except BaseException:
+                # The cache may hold part of this group's tokens: forget those sequences.
+                for request in group:
+                    self._evict(request.seq)
+                raise
+            for request in group:
+                request.seq.tokens = request.tokens.copy()
+                request.seq.last_used = self._tick()
+        return [r if r is not None else np.zeros(0) for r in results]
+
+    def _fill_batch(self, items: list[tuple[int, int, int, bool]]) -> None:
+        n = len(items)
+        seq_ids = self._batch.seq_id
+        for b, (seq_id, pos, token, out) in enumerate(items):
+            self._batch_token[b] = token
+            self._batch_pos[b] = pos
+            self._batch_logits[b] = out
+            seq_ids[b][0] = seq_id
+        self._batch_nseq[:n] = 1
+        self._batch.n_tokens = n
+
+    def _decode(self, n_tokens: int, pinned: set[int]) -> None:
+        started = time.perf_counter()
+        while True:
+            status = llama_cpp.llama_decode(self._ctx, self._batch)
+            if status == 0:
+                break
+            if status == 1 and self._evict_lru(pinned, "the KV cache is full"):
+                continue
+            if status == 1:
+                raise EngineError(
+                    f"the KV cache of {self.n_ctx} tokens cannot hold this batch of "
+                    f"{n_tokens} tokens with the sequences it needs; raise n_ctx"
+                )
+            raise EngineError(f"llama_decode failed with status {status}")
+        self.stats.decode_calls += 1
+        self.stats.decode_seconds += time.perf_counter() - started

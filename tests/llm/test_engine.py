@@ -1,0 +1,178 @@
+"""The inference engine against the real embedded model."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+from naive_scorer import NaiveScorer
+
+from simulacra.errors import ModelLoadError, ModelNotFoundError
+from simulacra.llm.chat import Message, render_dialogue
+from simulacra.llm.engine import Engine
+
+PERSONAS = [
+    "You are a boisterous pirate captain who loves the sea and shouts a lot.",
+    "You are a meticulous chemistry professor who explains everything precisely.",
+    "You are a sleepy toddler who only knows a few simple words.",
+]
+UTTERANCES = [
+    "Arr, hoist the sails, ye scallywags, the treasure awaits!",
+    "The reaction is exothermic, so the temperature of the solution rises.",
+    "Me want milk. Nap time now?",
+    "Let us measure the molar mass before we continue.",
+]
+
+
+@pytest.fixture(scope="module")
+def naive(engine: Engine) -> NaiveScorer:
+    scorer = NaiveScorer(str(engine.model_path))
+    yield scorer
+    scorer.close()
+
+
+def dialogue_prompts(engine: Engine, history: list[Message]) -> list[list[str]]:
+    return [render_dialogue(engine.chat, p, history, owner="ada") for p in PERSONAS]
+
+
+def mean_abs_gap(engine: Engine, naive: NaiveScorer, prompts, continuation: str) -> float:
+    ours = engine.loglik(prompts, continuation, per_token=True)
+    cont = engine.tokenize(continuation)
+    gaps = []
+    for prompt, row in zip(prompts, ours, strict=True):
+        tokens = np.concatenate([engine.prompt_tokens(prompt), cont])
+        reference = naive.token_logprobs(tokens, len(tokens) - len(cont))
+        gaps.append(np.abs(reference - row))
+    return float(np.mean(np.concatenate(gaps)))
+
+
+def test_loglik_matches_naive_evaluation_along_a_dialogue(engine, naive):
+    engine.reset()
+    history: list[Message] = []
+    gaps = []
+    for i, text in enumerate(UTTERANCES):
+        prompts = dialogue_prompts(engine, history)
+        gaps.append(mean_abs_gap(engine, naive, prompts, text))
+        history.append(Message("ada" if i % 2 == 0 else "bob", text))
+    assert engine.stats.tokens_reused > 0, "later turns must reuse cached prefixes"
+    assert max(gaps) < 0.02, gaps
+
+
+def test_loglik_matches_naive_after_evictions(naive):
+    with Engine.load(n_ctx=512, n_seq_max=2) as small:
+        history: list[Message] = []
+        gaps = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for i, text in enumerate(UTTERANCES):
+                prompts = dialogue_prompts(small, history)
+                gaps.append(mean_abs_gap(small, naive, prompts, text))
+                history.append(Message("ada" if i % 2 == 0 else "bob", text))
+        assert small.stats.evictions > 0
+        assert sum("evicting" in str(w.message) for w in caught) == 1, "warn once"
+    assert max(gaps) < 0.02, gaps
+
+
+def test_loglik_per_token_sums_to_total(engine):
+    prompts = [PERSONAS[0], PERSONAS[1]]
+    per_token = engine.loglik(prompts, " Hello there.", per_token=True)
+    total = engine.loglik(prompts, " Hello there.")
+    assert per_token.shape == (2, len(engine.tokenize(" Hello there.")))
+    np.testing.assert_allclose(per_token.sum(axis=1), total, atol=1e-3)
+    assert np.all(total < 0)
+
+
+def test_loglik_discriminates_personas(engine):
+    prompts = [render_dialogue(engine.chat, p, [], owner="ada") for p in PERSONAS]
+    scores = engine.loglik(prompts, UTTERANCES[0])
+    assert int(np.argmax(scores)) == 0
+    scores = engine.loglik(prompts, UTTERANCES[1])
+    assert int(np.argmax(scores)) == 1
+
+
+def test_choice_sums_to_one_and_ignores_option_order(engine):
+    prompt = "Question: Is fire hot? Answer:"
+    options = [" yes", " no", " it depends on the kind of fire"]
+    forward = engine.choice(prompt, options)
+    backward = engine.choice(prompt, options[::-1])[::-1]
+    assert forward.sum() == pytest.approx(1.0)
+    assert np.all(forward > 0)
+    np.testing.assert_allclose(forward, backward, atol=2e-3)
+    capital = engine.choice("The capital of France is", [" Paris", " a banana"])
+    assert capital[0] > 0.9
+
+
+def test_generate_is_batched_seeded_and_stops(engine):
+    prompts = [render_dialogue(engine.chat, p, [], owner="ada") for p in PERSONAS]
+    engine.reset()
+    first = engine.generate(prompts, max_tokens=24, seed=3, stop=["\n"])
+    engine.reset()
+    again = engine.generate(prompts, max_tokens=24, seed=3, stop=["\n"])
+    assert first == again
+    assert len(first) == 3 and all(isinstance(t, str) and t for t in first)
+    assert all("\n" not in t for t in first)
+    assert len(set(first)) == 3
+
+
+def test_generate_greedy_is_deterministic_without_reset(engine):
+    prompt = [render_dialogue(engine.chat, PERSONAS[1], [], owner="ada")]
+    assert engine.generate(prompt, max_tokens=12, temperature=0) == engine.generate(
+        prompt, max_tokens=12, temperature=0
+    )
+
+
+def test_generate_same_seed_same_text_in_new_process(engine):
+    code = textwrap.dedent(
+        """
+        from simulacra.llm.engine import Engine
+        from simulacra.llm.chat import render_dialogue
+        e = Engine.load(n_ctx=4096)
+        p = [render_dialogue(e.chat, d, [], owner="ada") for d in PERSONAS]
+        print(repr(e.generate(p, max_tokens=20, seed=11, stop=["\\n"])))
+        """
+    ).replace("PERSONAS", repr(PERSONAS))
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        for _ in range(2)
+    ]
+    assert runs[0].stdout == runs[1].stdout
+    assert runs[0].stdout.strip().startswith("[")
+
+
+def test_bad_model_path_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="not found"):
+        Engine.load(tmp_path / "missing.gguf")
+    with pytest.raises(ModelNotFoundError, match="unknown model 'no-such-model'"):
+        Engine.load("no-such-model")
+
+
+def test_corrupt_model_file_is_a_clear_error(tmp_path, engine):
+    not_gguf = tmp_path / "notes.gguf"
+    not_gguf.write_bytes(b"hello, I am not a model")
+    with pytest.raises(ModelLoadError, match="not a GGUF"):
+        Engine.load(not_gguf)
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(engine.model_path.read_bytes()[: 1 << 20])
+    with pytest.raises(ModelLoadError, match="could not load"):
+        Engine.load(truncated)
+
+
+def test_bad_requests_are_clear_errors(engine):
+    with pytest.raises(ValueError, match="non-empty sequence of prompts"):
+        engine.loglik([], "text")
+    with pytest.raises(ValueError, match="non-empty continuation"):
+        engine.loglik(["a prompt"], "")
+    with pytest.raises(ValueError, match="longer than the context"):
+        engine.loglik(["a prompt"], "word " * 5000)
+    with pytest.raises(ValueError, match="at least two options"):
+        engine.choice("q", ["only"])
+    with pytest.raises(ValueError, match="non-empty sequence of prompts"):
+        engine.generate([])
+    with pytest.raises(ValueError, match="temperature"):
+        engine.generate(["x"], temperature=-1)
+    # The engine still works after rejected requests.
+    assert np.isfinite(engine.loglik(["Hello"], " world")).all()
