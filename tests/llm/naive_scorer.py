@@ -27,7 +27,6 @@ class NaiveScorer:
         cparams.n_ctx = n_ctx
         cparams.n_batch = n_ctx
         cparams.n_ubatch = 63
-        cparams.type_k = cparams.type_v = 0
         cparams.flash_attn_type = 1
         cparams.n_threads = cparams.n_threads_batch = 2
         self.ctx = llama_cpp.llama_init_from_model(self.model, cparams)

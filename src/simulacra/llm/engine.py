@@ -43,6 +43,7 @@ Prompt = str | Sequence[str]
 """A prompt: one string, or a list of segments tokenized separately and concatenated."""
 
 logger = logging.getLogger("simulacra.llama")
+logger.setLevel(logging.ERROR)  # llama.cpp is chatty; lower this level to see its log
 
 # ggml's levels: 1 debug, 2 info, 3 warn, 4 error, 5 continuation of the previous line.
 _LOG_LEVELS = {1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
@@ -50,6 +51,8 @@ _last_log_level = logging.DEBUG
 # Micro-batches below 64 tokens keep the CPU flash-attention kernel on its row-by-row
 # path, whose result for a token does not depend on what else shares the batch.
 _UBATCH = 63
+# A request waits for another of the same call when that saves this many tokens.
+_SHARE_MIN = 8
 _backend_lock = threading.Lock()
 _backend_ready = False
 
@@ -174,6 +177,7 @@ class Engine:
         n_batch: int,
         seed: int,
         flash_attn: bool,
+        kv_f32: bool,
     ) -> None:
         _init_backend()
         self.model_info = resolved
@@ -211,9 +215,10 @@ class Engine:
         cparams.n_threads_batch = n_threads
         cparams.kv_unified = True
         cparams.no_perf = True
-        # f32 keys and values: this small model turns f16 rounding of the cache into
-        # ~0.08 nats per token of noise; f32 keeps scoring within 1e-3 of a full recompute.
-        cparams.type_k = cparams.type_v = llama_cpp.GGML_TYPE_F32
+        # f16 keys and values are the fast path of the CPU flash-attention kernel; f32
+        # is 10-30x slower there once the cache holds thousands of cells.
+        if kv_f32:
+            cparams.type_k = cparams.type_v = llama_cpp.GGML_TYPE_F32
         cparams.flash_attn_type = (
             llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
             if flash_attn
@@ -251,9 +256,10 @@ class Engine:
         n_ctx: int = 8192,
         n_threads: int | None = None,
         seed: int = 0,
-        n_seq_max: int = 64,
+        n_seq_max: int = 128,
         n_batch: int = 512,
         flash_attn: bool = True,
+        kv_f32: bool = False,
     ) -> Engine:
         """Load a model and create its context.
 
@@ -265,6 +271,7 @@ class Engine:
             n_seq_max: the most sequences kept alive at once (at most 256).
             n_batch: the most tokens per ``llama_decode`` call.
             flash_attn: use flash attention, which skips masked cache cells.
+            kv_f32: keep keys and values in f32 rather than f16 (much slower).
 
         Returns:
             The engine.
@@ -292,6 +299,7 @@ class Engine:
             n_batch=n_batch,
             seed=seed,
             flash_attn=flash_attn,
+            kv_f32=kv_f32,
         )
 
     def close(self) -> None:
@@ -452,20 +460,37 @@ class Engine:
 
         Raises:
             ValueError: fewer than two options, or an empty one.
-
         """
-        if isinstance(options, str) or len(options) < 2:
-            raise ValueError("choice needs at least two options")
-        prompt_tokens = self.prompt_tokens(prompt)
-        requests = []
-        for option in options:
-            tokens = self.tokenize(option)
-            if len(tokens) == 0:
-                raise ValueError(f"choice option {option!r} is empty")
-            requests.append(self._scoring_request(prompt_tokens, tokens))
+        return self.choices([(prompt, options)])[0]
+
+    def choices(self, questions: Sequence[tuple[Prompt, Sequence[str]]]) -> list[np.ndarray]:
+        """Several forced choices decoded together; see :meth:`choice`.
+
+        Args:
+            questions: (prompt, options) pairs.
+
+        Returns:
+            One probability vector per question.
+        """
+        requests: list[_Request] = []
+        sizes = []
+        for prompt, options in questions:
+            if isinstance(options, str) or len(options) < 2:
+                raise ValueError("choice needs at least two options")
+            prompt_tokens = self.prompt_tokens(prompt)
+            for option in options:
+                tokens = self.tokenize(option)
+                if len(tokens) == 0:
+                    raise ValueError(f"choice option {option!r} is empty")
+                requests.append(self._scoring_request(prompt_tokens, tokens))
+            sizes.append(len(options))
         totals = np.array([row.sum() for row in self._run(requests)])
-        weights = np.exp(totals - totals.max())
-        return weights / weights.sum()
+        out = []
+        for start, size in zip(np.cumsum([0, *sizes[:-1]]), sizes, strict=True):
+            part = totals[start : start + size]
+            weights = np.exp(part - part.max())
+            out.append(weights / weights.sum())
+        return out
 
     def _scoring_request(self, prompt: np.ndarray, continuation: np.ndarray) -> _Request:
         if len(prompt) == 0:
@@ -639,23 +664,29 @@ class Engine:
         self._evict(min(candidates, key=lambda s: s.last_used))
         return True
 
-    def _cells_in_use(self) -> int:
-        # An upper bound: forked sequences share cells but are counted separately.
-        return sum(len(s.tokens) for s in self._pool)
+    def _next_wave(self, pending: list[_Request]) -> list[_Request]:
+        """Pending requests to decode together now.
 
-    def _next_group(self, pending: list[_Request]) -> list[_Request]:
-        """The longest run of pending requests that fits the pool and the cache together."""
-        group: list[_Request] = []
+        A request that shares a longer prefix with a request already in this wave
+        than with any cached sequence waits for the next wave, where it can fork
+        that request's sequence instead of decoding the shared prefix again.
+        The wave also fits the pool and the cache.
+        """
+        wave: list[_Request] = []
         cells = 0
         for request in pending:
             size = len(request.tokens)
-            if group and (len(group) >= len(self._pool) or cells + size > self.n_ctx):
+            if wave and (len(wave) >= len(self._pool) or cells + size > self.n_ctx):
                 break
-            group.append(request)
+            cached = self._longest_prefix(request.tokens)[1]
+            waiting = max((_common_prefix(r.tokens, request.tokens) for r in wave), default=0)
+            if waiting > cached + _SHARE_MIN:
+                continue
+            wave.append(request)
             cells += size
-        return group
+        return wave
 
-    def _assign(self, group: list[_Request]) -> int:
+    def _assign(self, group: list[_Request], protected: set[int]) -> int:
         """Give requests a sequence holding their longest cached prefix, in order.
 
         A request that extends a sequence takes it over. One that shares only part
@@ -664,11 +695,15 @@ class Engine:
         least recently used sequence is evicted, or truncated if it is the source.
         Forks are made before any sequence is truncated.
 
+        Args:
+            group: the requests.
+            protected: sequences earlier waves of the same call still need.
+
         Returns:
             How many requests, from the start of ``group``, got a sequence; the
             others must wait for the next group.
         """
-        pinned: set[int] = set()
+        pinned: set[int] = set(protected)
         forks: list[tuple[_Sequence, _Sequence, int]] = []
         assigned = 0
         for request in group:
@@ -745,21 +780,22 @@ class Engine:
         results: list[np.ndarray | None] = [None] * len(requests)
         index = {id(r): i for i, r in enumerate(requests)}
         pending = list(requests)
+        protected: set[int] = set()
         while pending:
-            group = self._next_group(pending)
-            group = group[: self._assign(group)]
-            pending = pending[len(group) :]
-            if on_last_row is not None and pending:
+            wave = self._next_wave(pending)
+            group = wave[: self._assign(wave, protected if on_last_row else set())]
+            if not group:
                 raise EngineError(
-                    f"{len(requests)} generation prompts do not fit the pool and cache at "
-                    "once; raise n_ctx or n_seq_max, or generate in smaller batches"
+                    f"{len(requests)} generation prompts do not fit a pool of {len(self._pool)} "
+                    "sequences; raise n_seq_max or generate in smaller batches"
                 )
-            pinned = {r.seq.seq_id for r in group if r.seq is not None}
-            needed = sum(len(r.tokens) - r.n_keep for r in group)
-            while self._cells_in_use() + needed > self.n_ctx and self._evict_lru(
-                pinned, "the KV cache is full"
-            ):
-                pass
+            done = {id(r) for r in group}
+            pending = [r for r in pending if id(r) not in done]
+            pinned = {r.seq.seq_id for r in group}
+            if on_last_row is not None:
+                # Generation decodes every prompt again after the prefill: keep them all.
+                protected |= pinned
+            pinned |= protected
             # Items: (request index, position, token, output row wanted).
             items: list[tuple[int, int, int, bool]] = []
             for request in group:

@@ -1,0 +1,281 @@
+"""DialogueModel: a Mesa model of agents talking, each narrowing its superposition.
+
+One :meth:`DialogueModel.step` is one turn of the dialogue:
+
+1. the scheduler picks a speaker, which picks the simulacrum to speak as;
+2. the engine generates the utterance from that persona and the shared history;
+3. the utterance is scored, in one batched engine call, under every simulacrum of
+   every observing agent (the speaker alone with ``observe = "self"``, everyone with
+   ``"all"``), and those agents update their superpositions;
+4. probes scheduled after this turn are asked;
+5. the DataCollector records the transcript, every agent's beliefs and the probes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import mesa
+import numpy as np
+
+from simulacra import probes
+from simulacra.agent import PersonaAgent
+from simulacra.llm.chat import Message
+from simulacra.llm.engine import Engine
+from simulacra.scenario import Scenario, load_scenario
+from simulacra.scheduling import Scheduler, make_scheduler
+
+__all__ = ["SETTING_PATHS", "DialogueModel"]
+
+SETTING_PATHS: dict[str, str] = {
+    "turns": "dialogue.turns",
+    "scheduler": "dialogue.scheduler",
+    "max_tokens": "dialogue.max_tokens",
+    "temperature": "dialogue.temperature",
+    "top_p": "dialogue.top_p",
+    "opening": "dialogue.opening",
+    "beta": "belief.beta",
+    "normalize": "belief.normalize",
+    "observe": "belief.observe",
+}
+"""Keyword shortcuts accepted by :class:`DialogueModel` (for ``mesa.batch_run``)."""
+
+EMPTY_UTTERANCE = "..."
+_SEED_BOUND = 2**31 - 1
+
+
+class DialogueModel(mesa.Model):
+    """A multi-agent dialogue on a local language model.
+
+    Attributes:
+        scenario: the resolved scenario.
+        seed: the seed of ``model.rng`` (persona draws, scheduler, sampling seeds).
+        engine: the inference engine.
+        scheduler: the turn-taking policy.
+        persona_agents: the agents, in scenario order.
+        history: the dialogue so far (the opening message first, if any).
+        turn: the number of utterances so far.
+        last_speaker: the agent who spoke last.
+        timings: seconds spent generating, scoring and probing.
+        datacollector: Mesa's collector, with tables ``transcript``, ``beliefs``
+            and ``probes`` (one row per observation).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario | str | os.PathLike[str],
+        *,
+        seed: int | None = None,
+        engine: Engine | None = None,
+        overrides: Mapping[str, Any] | Sequence[str] | None = None,
+        **settings: Any,
+    ) -> None:
+        """Create the model.
+
+        Args:
+            scenario: a Scenario, or the path of a scenario file.
+            seed: overrides the scenario's seed.
+            engine: an engine to reuse; by default the process-wide engine for the
+                scenario's model is loaded once and shared.
+            overrides: ``{"dotted.key": value}`` or ``["key=value"]`` applied to the
+                scenario and validated like the file.
+            **settings: shortcuts for common overrides (``beta``, ``turns``,
+                ``observe``, ... see :data:`SETTING_PATHS`), handy with
+                ``mesa.batch_run``.
+        """
+        scenario = _resolve_scenario(scenario, overrides, settings)
+        seed = scenario.seed if seed is None else int(seed)
+        super().__init__(seed=seed)
+        self.scenario = scenario
+        self.seed = seed
+        if engine is None:
+            from simulacra.runner import get_engine
+
+            engine = get_engine(scenario.model)
+        self.engine = engine
+        self.engine.reset()
+        self.scheduler: Scheduler = make_scheduler(scenario.dialogue.scheduler)
+        self.persona_agents: list[PersonaAgent] = [PersonaAgent(self, s) for s in scenario.agents]
+        self.history: list[Message] = []
+        dialogue = scenario.dialogue
+        if dialogue.opening:
+            self.history.append(Message(dialogue.opening_speaker, dialogue.opening))
+        self.turn = 0
+        self.last_speaker: PersonaAgent | None = None
+        self.timings = {"generate_s": 0.0, "score_s": 0.0, "probe_s": 0.0}
+        self._history_budget = max(256, engine.n_ctx // 4 - dialogue.max_tokens)
+        self._last_loglik: dict[str, np.ndarray] = {}
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "turn": "turn",
+                "speaker": lambda m: m.last_speaker.name if m.last_speaker else None,
+            },
+            agent_reporters={
+                "simulacrum": "simulacrum",
+                "map_simulacrum": lambda a: a.superposition.map(),
+                "normalized_entropy": lambda a: a.superposition.normalized_entropy(),
+            },
+            tables={
+                "transcript": ["turn", "speaker", "simulacrum", "text", "n_tokens"],
+                "beliefs": ["turn", "agent", "simulacrum", "loglik", "posterior"],
+                "probes": [
+                    "turn",
+                    "agent",
+                    "probe",
+                    "option",
+                    "probability",
+                    "persona_mode",
+                    "simulacrum",
+                ],
+            },
+        )
+        if self.history:
+            n_tokens = len(engine.tokenize(engine.chat.body(dialogue.opening)))
+            self._record_message(0, dialogue.opening_speaker, None, dialogue.opening, n_tokens)
+        self._record_beliefs()
+        self._ask_probes()
+        self.datacollector.collect(self)
+
+    # ---------------------------------------------------------------- stepping
+    def step(self) -> None:
+        """Play one turn: the scheduler's speaker talks and the observers update."""
+        if self.turn >= self.scenario.dialogue.turns:
+            self.running = False
+            return
+        speaker = self.scheduler.next_speaker(self)
+        speaker.step()
+        if self.turn >= self.scenario.dialogue.turns:
+            self.running = False
+
+    def take_turn(self, speaker: PersonaAgent) -> None:
+        """Let ``speaker`` say one utterance and update the observers' beliefs."""
+        dialogue = self.scenario.dialogue
+        engine = self.engine
+        simulacrum = speaker.choose_simulacrum()
+        speaker.simulacrum = simulacrum
+        started = time.perf_counter()
+        text = (
+            engine.generate(
+                [speaker.prompt(simulacrum)],
+                max_tokens=dialogue.max_tokens,
+                temperature=dialogue.temperature,
+                top_p=dialogue.top_p,
+                stop=engine.chat.stop,
+                seed=int(self.rng.integers(_SEED_BOUND)),
+            )[0].strip()
+            or EMPTY_UTTERANCE
+        )
+        self.timings["generate_s"] += time.perf_counter() - started
+
+        started = time.perf_counter()
+        body = engine.chat.body(text)
+        observers = self.persona_agents if self.scenario.belief.observe == "all" else [speaker]
+        prompts = [a.prompt(k) for a in observers for k in a.support]
+        logliks = engine.loglik(prompts, body)
+        n_tokens = len(engine.tokenize(body))
+        self._last_loglik = {}
+        offset = 0
+        for agent in observers:
+            values = logliks[offset : offset + len(agent.support)]
+            offset += len(agent.support)
+            agent.superposition.update(values, n_tokens=n_tokens)
+            self._last_loglik[agent.name] = values
+        self.timings["score_s"] += time.perf_counter() - started
+
+        self.turn += 1
+        self.last_speaker = speaker
+        self.history.append(Message(speaker.name, text))
+        self._record_message(self.turn, speaker.name, simulacrum, text, n_tokens)
+        self._record_beliefs()
+        self._ask_probes()
+        self.datacollector.collect(self)
+
+    def run_dialogue(self) -> None:
+        """Step until the scenario's number of turns is reached."""
+        while self.running:
+            self.step()
+
+    # ---------------------------------------------------------------- prompts
+    def prompt_history(self) -> list[Message]:
+        """The most recent messages that fit the prompt budget (a quarter of the context).
+
+        Older messages are dropped whole, so a long dialogue keeps running; the
+        engine then re-reads the shortened prompts.
+        """
+        engine = self.engine
+        kept: list[Message] = []
+        used = 0
+        for message in reversed(self.history):
+            used += len(engine.tokenize(engine.chat.body(message.text))) + 8
+            if used > self._history_budget and kept:
+                break
+            kept.append(message)
+        return kept[::-1]
+
+    # ---------------------------------------------------------------- records
+    def _record_message(
+        self, turn: int, speaker: str, simulacrum: str | None, text: str, n_tokens: int
+    ) -> None:
+        self.datacollector.add_table_row(
+            "transcript",
+            {
+                "turn": turn,
+                "speaker": speaker,
+                "simulacrum": simulacrum,
+                "text": text,
+                "n_tokens": n_tokens,
+            },
+        )
+
+    def _record_beliefs(self) -> None:
+        for agent in self.persona_agents:
+            logliks = self._last_loglik.get(agent.name)
+            probs = agent.superposition.probs
+            for k, name in enumerate(agent.support):
+                self.datacollector.add_table_row(
+                    "beliefs",
+                    {
+                        "turn": self.turn,
+                        "agent": agent.name,
+                        "simulacrum": name,
+                        "loglik": float(logliks[k]) if logliks is not None else float("nan"),
+                        "posterior": float(probs[k]),
+                    },
+                )
+
+    def _ask_probes(self) -> None:
+        started = time.perf_counter()
+        by_name = {a.name: a for a in self.persona_agents}
+        for probe in self.scenario.probes:
+            if self.turn in probe.turns:
+                for name in probe.agents:
+                    for row in probes.ask(by_name[name], probe, self.turn):
+                        self.datacollector.add_table_row("probes", row)
+        self.timings["probe_s"] += time.perf_counter() - started
+
+
+def _resolve_scenario(
+    scenario: Scenario | str | os.PathLike[str],
+    overrides: Mapping[str, Any] | Sequence[str] | None,
+    settings: Mapping[str, Any],
+) -> Scenario:
+    unknown = sorted(set(settings) - set(SETTING_PATHS))
+    if unknown:
+        raise TypeError(
+            f"DialogueModel got unknown settings {unknown}; expected any of {sorted(SETTING_PATHS)} "
+            "or overrides={'section.key': value}"
+        )
+    merged: dict[str, Any] = {}
+    if isinstance(overrides, Mapping):
+        merged.update(overrides)
+    elif overrides:
+        from simulacra.scenario import parse_override
+
+        merged.update(parse_override(text) for text in overrides)
+    merged.update({SETTING_PATHS[key]: value for key, value in settings.items()})
+    if isinstance(scenario, Scenario):
+        return scenario.with_overrides(merged) if merged else scenario
+    return load_scenario(scenario, merged or None)
