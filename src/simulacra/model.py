@@ -9,6 +9,10 @@ One :meth:`DialogueModel.step` is one turn of the dialogue:
    ``"all"``), and those agents update their superpositions;
 4. probes scheduled after this turn are asked;
 5. the DataCollector records the transcript, every agent's beliefs and the probes.
+
+With a ``[regeneration]`` table in the scenario, the utterance of each listed
+turn is first redrawn M times per listed agent, without changing the dialogue
+(:mod:`simulacra.analysis.regeneration`), into the table ``regeneration``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 
 from simulacra import probes
 from simulacra.agent import PersonaAgent
+from simulacra.analysis import regeneration
 from simulacra.llm.chat import Message
 from simulacra.llm.engine import Engine
 from simulacra.scenario import Scenario, load_scenario
@@ -60,8 +65,8 @@ class DialogueModel(mesa.Model):
         turn: the number of utterances so far.
         last_speaker: the agent who spoke last.
         timings: seconds spent generating, scoring and probing.
-        datacollector: Mesa's collector, with tables ``transcript``, ``beliefs``
-            and ``probes`` (one row per observation).
+        datacollector: Mesa's collector, with tables ``transcript``, ``beliefs``,
+            ``probes`` and ``regeneration`` (one row per observation).
     """
 
     def __init__(
@@ -105,7 +110,7 @@ class DialogueModel(mesa.Model):
             self.history.append(Message(dialogue.opening_speaker, dialogue.opening))
         self.turn = 0
         self.last_speaker: PersonaAgent | None = None
-        self.timings = {"generate_s": 0.0, "score_s": 0.0, "probe_s": 0.0}
+        self.timings = {"generate_s": 0.0, "score_s": 0.0, "probe_s": 0.0, "regenerate_s": 0.0}
         self._history_budget = max(256, engine.n_ctx // 4 - dialogue.max_tokens)
         self._last_loglik: dict[str, np.ndarray] = {}
         self.datacollector = mesa.DataCollector(
@@ -130,6 +135,7 @@ class DialogueModel(mesa.Model):
                     "persona_mode",
                     "simulacrum",
                 ],
+                "regeneration": list(regeneration.REGENERATION_COLUMNS),
             },
         )
         if self.history:
@@ -137,7 +143,8 @@ class DialogueModel(mesa.Model):
             self._record_message(0, dialogue.opening_speaker, None, dialogue.opening, n_tokens)
         self._record_beliefs()
         self._ask_probes()
-        self.datacollector.collect(self)
+        # Model and agent reporters are collected after every step (as mesa.batch_run
+        # expects); turn 0 lives in the tables above.
 
     # ---------------------------------------------------------------- stepping
     def step(self) -> None:
@@ -152,6 +159,7 @@ class DialogueModel(mesa.Model):
 
     def take_turn(self, speaker: PersonaAgent) -> None:
         """Let ``speaker`` say one utterance and update the observers' beliefs."""
+        self._regenerate(self.turn + 1)
         dialogue = self.scenario.dialogue
         engine = self.engine
         simulacrum = speaker.choose_simulacrum()
@@ -255,6 +263,28 @@ class DialogueModel(mesa.Model):
                     for row in probes.ask(by_name[name], probe, self.turn):
                         self.datacollector.add_table_row("probes", row)
         self.timings["probe_s"] += time.perf_counter() - started
+
+    # ---------------------------------------------------------------- regeneration test
+    def _regenerate(self, turn: int) -> None:
+        """Before utterance ``turn``, redraw the listed agents' next utterance M times.
+
+        Runs only at the scenario's ``[regeneration]`` turns. It neither draws from
+        the model's random generator (each agent's seed derives from the run's
+        seed, the turn and the agent) nor changes the history or the beliefs, so
+        the dialogue is the same as without the test.
+        """
+        spec = self.scenario.regeneration
+        if spec is None or turn not in spec.turns:
+            return
+        started = time.perf_counter()
+        by_name = {a.name: a for a in self.persona_agents}
+        for index, name in enumerate(spec.agents):
+            table = regeneration.regenerate(
+                self, by_name[name], spec.samples, (self.seed, turn, index), turn=turn
+            )
+            for row in table.to_dict("records"):
+                self.datacollector.add_table_row("regeneration", row)
+        self.timings["regenerate_s"] += time.perf_counter() - started
 
 
 def _resolve_scenario(

@@ -2,7 +2,8 @@
 
 A run directory holds ``manifest.json`` (scenario, seed, model sha256, versions,
 timings, token counts), ``transcript.parquet``, ``beliefs.parquet``,
-``agents.parquet`` and, when the scenario has probes, ``probes.parquet``. It is
+``agents.parquet`` and, when the scenario has probes, ``probes.parquet`` and, with
+a regeneration test, ``regeneration.parquet``. It is
 written into a temporary sibling directory and renamed into place, so an
 interrupted write never leaves a half-written run behind.
 """
@@ -36,7 +37,8 @@ __all__ = [
 ]
 
 MANIFEST = "manifest.json"
-TABLES = ("transcript", "beliefs", "agents", "probes")
+TABLES = ("transcript", "beliefs", "agents", "probes", "regeneration")
+_OPTIONAL_TABLES = ("probes", "regeneration")
 _PACKAGES = ("simulacra", "llama_cpp_python", "mesa", "numpy", "pandas", "pyarrow", "matplotlib")
 
 
@@ -62,6 +64,8 @@ class RunResult:
         beliefs: one row per agent × simulacrum × turn (turn 0 is the prior).
         agents: one row per agent: persona mode and assigned persona.
         probes: one row per probe answer option (empty without probes).
+        regeneration: one row per regeneration of the regeneration test (empty
+            without one; see :mod:`simulacra.analysis.regeneration`).
     """
 
     run_id: str
@@ -70,6 +74,7 @@ class RunResult:
     beliefs: pd.DataFrame
     agents: pd.DataFrame
     probes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    regeneration: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def seed(self) -> int:
@@ -96,7 +101,7 @@ class RunResult:
         target = Path(directory)
         with atomic_directory(target, overwrite=overwrite) as tmp:
             for name, table in self.tables().items():
-                if name == "probes" and table.empty:
+                if name in _OPTIONAL_TABLES and table.empty:
                     continue
                 table.to_parquet(tmp / f"{name}.parquet", index=False)
             (tmp / MANIFEST).write_text(json.dumps(self.manifest, indent=2, sort_keys=True))
@@ -180,7 +185,7 @@ def load_run(directory: str | os.PathLike[str]) -> RunResult:
         path = directory / f"{name}.parquet"
         if path.exists():
             tables[name] = pd.read_parquet(path)
-        elif name == "probes":
+        elif name in _OPTIONAL_TABLES:
             tables[name] = pd.DataFrame()
         else:
             raise SimulacraError(f"{directory} is incomplete: {path.name} is missing")

@@ -101,7 +101,7 @@ def run(
     run_id = run_id or default_run_id(scenario, seed)
     tables = {
         name: model.datacollector.get_table_dataframe(name)
-        for name in ("transcript", "beliefs", "probes")
+        for name in ("transcript", "beliefs", "probes", "regeneration")
     }
     agents = pd.DataFrame(
         {

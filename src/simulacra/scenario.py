@@ -2,7 +2,8 @@
 
 A scenario file (TOML, schema in ``docs/architecture.md``) names the model, the
 candidate simulacra, the agents with their priors over those simulacra, the
-dialogue settings, the belief update and the probes.  :func:`load_scenario`
+dialogue settings, the belief update, the probes and, optionally, the turns at
+which utterances are regenerated (the regeneration test).  :func:`load_scenario`
 reads one, applies command-line ``--set key=value`` overrides and validates it
 into frozen dataclasses; every problem found is collected and reported at once
 in a single :class:`~simulacra.errors.ScenarioError`, each with the file, the
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeAlias, get_args
 
 from simulacra.errors import ScenarioError, ScenarioIssue
+from simulacra.scheduling import scheduler_names
 from simulacra.simulacrum import Simulacrum
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "ModelSpec",
     "Overrides",
     "ProbeSpec",
+    "RegenerationSpec",
     "Scenario",
     "apply_overrides",
     "format_errors",
@@ -234,6 +237,32 @@ class ProbeSpec:
 
 
 @dataclass(frozen=True)
+class RegenerationSpec:
+    """The regeneration test: at chosen turns, redraw an agent's next utterance M times.
+
+    Before the utterance of each listed turn is played, every listed agent's next
+    utterance is regenerated ``samples`` times from the same dialogue state (the
+    dialogue itself is unchanged); each regeneration is labelled by its most likely
+    simulacrum (see :mod:`simulacra.analysis.regeneration`).
+
+    Attributes:
+        turns: Sorted, distinct turns in ``[1, dialogue.turns]``; turn ``t`` redraws
+            the ``t``-th utterance from the state after ``t - 1`` utterances.
+        samples: Regenerations per agent and turn (>= 2).
+        agents: Expanded names of the agents whose utterances are regenerated.
+
+    """
+
+    turns: tuple[int, ...]
+    samples: int
+    agents: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the settings as a plain dict in the shape of ``[regeneration]``."""
+        return {"turns": list(self.turns), "samples": self.samples, "agents": list(self.agents)}
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A validated, fully resolved scenario.
 
@@ -245,6 +274,7 @@ class Scenario:
         dialogue: Conversation settings.
         belief: Belief-update settings.
         probes: Probes, in file order.
+        regeneration: The regeneration test, or None when the scenario has none.
         source: Where the scenario came from (a file path); not part of equality.
 
     """
@@ -256,6 +286,7 @@ class Scenario:
     dialogue: DialogueSpec = field(default_factory=DialogueSpec)
     belief: BeliefSpec = field(default_factory=BeliefSpec)
     probes: tuple[ProbeSpec, ...] = ()
+    regeneration: RegenerationSpec | None = None
     source: str = field(default="<scenario>", compare=False)
 
     @property
@@ -296,9 +327,10 @@ class Scenario:
         """Return the resolved scenario as a plain, JSON-able dict shaped like the TOML.
 
         Agents appear expanded (no ``count``) with explicit ``prior`` weights, probes
-        with explicit ``agents``; ``parse_scenario(s.to_dict(), s.source) == s``.
+        and the regeneration test with explicit ``agents``; ``regeneration`` is left
+        out when there is none. ``parse_scenario(s.to_dict(), s.source) == s``.
         """
-        return {
+        data = {
             "seed": self.seed,
             "model": self.model.to_dict(),
             "simulacra": [
@@ -310,6 +342,9 @@ class Scenario:
             "belief": self.belief.to_dict(),
             "probes": [probe.to_dict() for probe in self.probes],
         }
+        if self.regeneration is not None:
+            data["regeneration"] = self.regeneration.to_dict()
+        return data
 
     def with_overrides(self, overrides: Overrides) -> Scenario:
         """Return a new, re-validated scenario with ``overrides`` applied.
@@ -603,13 +638,23 @@ def _read_toml(path: Path, source: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- overrides
 
-_TOP_KEYS = ("seed", "model", "simulacra", "agents", "dialogue", "belief", "probes")
+_TOP_KEYS = (
+    "seed",
+    "model",
+    "simulacra",
+    "agents",
+    "dialogue",
+    "belief",
+    "probes",
+    "regeneration",
+)
 _MODEL_KEYS = ("name", "path", "n_ctx", "n_threads")
 _SIMULACRUM_KEYS = ("name", "description", "tags")
 _AGENT_KEYS = ("name", "count", "persona", "assigned", "prior", "prior_tags")
 _DIALOGUE_KEYS = tuple(DialogueSpec().to_dict())
 _BELIEF_KEYS = tuple(BeliefSpec().to_dict())
 _PROBE_KEYS = ("name", "question", "options", "turns", "agents", "persona")
+_REGENERATION_KEYS = ("turns", "samples", "agents")
 
 _ANY_KEY = "*"
 # A table is a dict of key -> schema (``*`` for free keys), an array a one-item
@@ -624,6 +669,7 @@ _SCHEMA: dict[str, Any] = {
     "dialogue": dict.fromkeys(_DIALOGUE_KEYS),
     "belief": dict.fromkeys(_BELIEF_KEYS),
     "probes": [dict.fromkeys(_PROBE_KEYS) | {"options": [None], "turns": [None], "agents": [None]}],
+    "regeneration": dict.fromkeys(_REGENERATION_KEYS) | {"turns": [None], "agents": [None]},
 }
 
 
@@ -963,7 +1009,7 @@ def _parse_dialogue(data: Mapping[str, Any], issues: _Issues) -> Any:
         "opening": get("opening", _string),
         "opening_speaker": get("opening_speaker", partial(_string, nonempty=True)),
         "turns": get("turns", partial(_int, minimum=1)),
-        "scheduler": get("scheduler", partial(_choice, choices=SCHEDULERS)),
+        "scheduler": get("scheduler", partial(_choice, choices=scheduler_names())),
         "max_tokens": get("max_tokens", partial(_int, minimum=1)),
         "temperature": get("temperature", partial(_number, minimum=0.0)),
         "top_p": get("top_p", _unit_interval),
@@ -1234,8 +1280,10 @@ def _options(value: Any, path: str, issues: _Issues) -> Any:
     return options
 
 
-def _probe_turns(value: Any, path: str, issues: _Issues, *, last: int | None) -> Any:
-    """Parse distinct turns in [0, dialogue.turns], returned sorted."""
+def _probe_turns(
+    value: Any, path: str, issues: _Issues, *, last: int | None, first: int = 0
+) -> Any:
+    """Parse distinct turns in [first, dialogue.turns], returned sorted."""
     turns = _array(value, path, issues, item=partial(_int))
     if turns is _INVALID:
         return _INVALID
@@ -1245,8 +1293,8 @@ def _probe_turns(value: Any, path: str, issues: _Issues, *, last: int | None) ->
     valid = True
     for index, turn in enumerate(turns):
         where = f"{path}[{index}]"
-        if last is not None and not 0 <= turn <= last:
-            message = f"turn {turn} is outside [0, {last}] (dialogue.turns = {last})"
+        if last is not None and not first <= turn <= last:
+            message = f"turn {turn} is outside [{first}, {last}] (dialogue.turns = {last})"
             issues.add(where, message, ("dialogue.turns",))
             valid = False
         elif turn in turns[:index]:
@@ -1255,13 +1303,15 @@ def _probe_turns(value: Any, path: str, issues: _Issues, *, last: int | None) ->
     return tuple(sorted(turns)) if valid else _INVALID
 
 
-def _probe_agents(value: Any, path: str, issues: _Issues, *, agents: _AgentInfo) -> Any:
+def _probe_agents(
+    value: Any, path: str, issues: _Issues, *, agents: _AgentInfo, verb: str = "probe"
+) -> Any:
     """Resolve probed agent names (base names of counted agents expand), deduplicated."""
     given = _array(value, path, issues, item=partial(_string, nonempty=True))
     if given is _INVALID:
         return _INVALID
     if not given:
-        issues.add(path, "must list at least one agent (leave it out to probe all agents)")
+        issues.add(path, f"must list at least one agent (leave it out to {verb} all agents)")
         return _INVALID
     if not agents.known:
         return _INVALID
@@ -1277,6 +1327,32 @@ def _probe_agents(value: Any, path: str, issues: _Issues, *, agents: _AgentInfo)
             issues.add(f"{path}[{index}]", _unknown("agent", name, candidates), ("agents",))
             valid = False
     return tuple(dict.fromkeys(resolved)) if valid else _INVALID
+
+
+def _parse_regeneration(
+    data: Mapping[str, Any], agents: _AgentInfo, turns: int | None, issues: _Issues
+) -> Any:
+    """Parse the optional ``[regeneration]`` table (None when absent)."""
+    if "regeneration" not in data:
+        return None
+    path = "regeneration"
+    table = _table(data[path], path, issues, keys=_REGENERATION_KEYS)
+    if table is _INVALID:
+        return _INVALID
+    regen_turns = _get(table, "turns", path, issues, partial(_probe_turns, last=turns, first=1))
+    samples = _get(table, "samples", path, issues, partial(_int, minimum=2))
+    default_agents = tuple(agents.names) if agents.known else _INVALID
+    chosen = _get(
+        table,
+        "agents",
+        path,
+        issues,
+        partial(_probe_agents, agents=agents, verb="regenerate"),
+        default_agents,
+    )
+    if _INVALID in (regen_turns, samples, chosen):
+        return _INVALID
+    return RegenerationSpec(regen_turns, samples, tuple(chosen))
 
 
 # --------------------------------------------------------------------------- assembly
@@ -1307,13 +1383,14 @@ def _parse(data: Mapping[str, Any], source: str, issues: _Issues) -> Any:
     belief = _parse_belief(data, issues)
     last_turn = dialogue.turns if dialogue is not _INVALID else None
     probes = _parse_probes(data, agents, last_turn, issues)
+    regeneration = _parse_regeneration(data, agents, last_turn, issues)
     if dialogue is not _INVALID and dialogue.opening_speaker in agents.names:
         issues.add(
             "dialogue.opening_speaker",
             f"opening speaker {_q(dialogue.opening_speaker)} is also the name of an agent",
             ("agents",),
         )
-    parts = (seed, model, simulacra.items, agents.items, dialogue, belief, probes)
+    parts = (seed, model, simulacra.items, agents.items, dialogue, belief, probes, regeneration)
     if _INVALID in parts or issues:
         return _INVALID
     return Scenario(
@@ -1324,5 +1401,6 @@ def _parse(data: Mapping[str, Any], source: str, issues: _Issues) -> Any:
         dialogue=dialogue,
         belief=belief,
         probes=probes,
+        regeneration=regeneration,
         source=source,
     )

@@ -1,0 +1,172 @@
+"""Benchmark: dialogue-shaped persona scoring, engine vs naive recompute vs raw decode.
+
+K persona prompts of about 60 tokens; each turn appends a ~30-token utterance to the
+shared history and scores it under all K personas. In one run it measures:
+
+- the engine (prefix-reusing KV pool, batched decode);
+- a naive baseline that evaluates every prompt + continuation from scratch, one at a
+  time, as peer frameworks do;
+- raw ``llama_decode`` throughput on the same tokens the engine decoded, with no
+  Python bookkeeping and no log-softmax.
+
+Run alone on an idle machine: ``python benchmarks/engine.py --json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from simulacra.llm.chat import Message, render_dialogue
+from simulacra.llm.engine import Engine
+
+PERSONAS = [
+    "a boisterous pirate captain who shouts about treasure, rum and the open sea",
+    "a meticulous chemistry professor who explains reactions with careful precision",
+    "a sleepy toddler who speaks in very short sentences and wants snacks",
+    "a hard-boiled noir detective who narrates everything in a gloomy tone",
+    "a cheerful customer-support bot that apologises and offers to help",
+    "a laid-back surfer who talks about waves, sunshine and good vibes",
+    "a medieval monk who speaks solemnly about prayer, silence and the abbey",
+    "a Shakespearean actor who declaims everything in grand theatrical verse",
+]
+UTTERANCES = [
+    "Well, I suppose the storm will pass by morning, but until then we should stay close to the fire and share whatever food we have left.",
+    "Did anyone else hear that strange noise coming from the cellar a moment ago, or am I simply imagining things in this old house?",
+    "I think we ought to make a plan before we do anything rash, because the last time we rushed in, everything went badly wrong.",
+    "The map shows a narrow path along the cliffs, which is dangerous at night but would save us almost two full days of walking.",
+    "Honestly, I have never trusted the innkeeper; he smiles too much and always seems to know things he should not know about us.",
+    "If we split the remaining coins evenly, each of us will have just enough to buy a horse and some supplies in the next town.",
+    "Let me tell you about the time I crossed the desert with nothing but a water skin and a stubborn camel named Gertrude.",
+    "We should write down everything that happened today, because tomorrow none of us will remember the details correctly.",
+    "The old woman at the market warned me that the bridge is closed, so we will have to find another way across the river.",
+    "I am tired of running from shadows; tonight we stand our ground and find out what has been following us since the village.",
+    "Perhaps the letter was never meant for us at all, and we have been chasing someone else's secret for the whole week.",
+    "My grandmother always said that a warm meal and a good night's sleep can fix almost any problem, and I believe her.",
+    "Look at the stars tonight; if we follow the bright one to the north, we should reach the mountains within three days.",
+    "I found a strange key hidden under the floorboards, and it looks far too old and too heavy to open any ordinary door.",
+    "Before we leave, someone should thank the farmer who let us sleep in his barn and fed us bread and cheese for free.",
+    "Whatever happens at the castle tomorrow, promise me that we will all meet again here by the well when the bells ring.",
+]
+
+
+def persona_prompt(description: str) -> str:
+    return (
+        f"You are {description}. You are in a conversation with a small group of "
+        "travellers sheltering at an inn. Stay in character at all times and answer "
+        "with one or two sentences in your own distinctive voice."
+    )
+
+
+def dialogue(engine: Engine, turns: int) -> list[tuple[list[list[str]], str]]:
+    """The (K prompts, continuation) pairs of each turn."""
+    history: list[Message] = []
+    steps = []
+    for t in range(turns):
+        text = UTTERANCES[t % len(UTTERANCES)]
+        prompts = [
+            render_dialogue(engine.chat, persona_prompt(p), history, owner="agent")
+            for p in PERSONAS
+        ]
+        steps.append((prompts, engine.chat.body(text)))
+        history.append(Message("agent" if t % 2 == 0 else "guest", text))
+    return steps
+
+
+def run_engine(engine: Engine, steps: list) -> tuple[list[float], int]:
+    engine.reset()
+    before = engine.stats.tokens_decoded
+    times = []
+    for prompts, continuation in steps:
+        started = time.perf_counter()
+        engine.loglik(prompts, continuation)
+        times.append(time.perf_counter() - started)
+    return times, engine.stats.tokens_decoded - before
+
+
+def run_naive(engine: Engine, steps: list) -> tuple[float, int]:
+    """Every prompt + continuation evaluated from an empty cache, one at a time."""
+    total, tokens = 0.0, 0
+    for prompts, continuation in steps:
+        for prompt in prompts:
+            engine.reset()
+            before = engine.stats.tokens_decoded
+            started = time.perf_counter()
+            engine.loglik([prompt], continuation)
+            total += time.perf_counter() - started
+            tokens += engine.stats.tokens_decoded - before
+    return total, tokens
+
+
+def run_raw(engine: Engine, steps: list) -> tuple[float, int]:
+    """The engine's token workload through bare llama_decode calls (no scoring)."""
+    engine.reset()
+    cached = [0] * len(steps[0][0])
+    total, tokens = 0.0, 0
+    for prompts, continuation in steps:
+        cont = engine.tokenize(continuation)
+        items = []
+        for k, prompt in enumerate(prompts):
+            full = np.concatenate([engine.prompt_tokens(prompt), cont])
+            n_prompt = len(full) - len(cont)
+            start = min(cached[k], n_prompt - 1)
+            items += [(k, p, int(full[p]), p >= n_prompt - 1) for p in range(start, len(full))]
+            cached[k] = len(full)
+        for start in range(0, len(items), engine.n_batch):
+            chunk = items[start : start + engine.n_batch]
+            engine._fill_batch(chunk)
+            began = time.perf_counter()
+            engine._decode(len(chunk), set())
+            total += time.perf_counter() - began
+            tokens += len(chunk)
+    return total, tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--turns", type=int, default=16)
+    parser.add_argument("--model", default=None, help="registry name or GGUF path")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+
+    engine = Engine.load(args.model, n_ctx=8192, n_threads=args.threads)
+    steps = dialogue(engine, args.turns)
+    run_engine(engine, steps[:2])  # warm-up
+    turn_times, engine_tokens = run_engine(engine, steps)
+    naive_s, naive_tokens = run_naive(engine, steps)
+    raw_s, raw_tokens = run_raw(engine, steps)
+    engine_s = sum(turn_times)
+    quarter = max(1, args.turns // 4)
+    result = {
+        "model": engine.model_info.name,
+        "model_sha256": engine.sha256,
+        "n_threads": engine.n_threads,
+        "personas": len(PERSONAS),
+        "turns": args.turns,
+        "engine_s": round(engine_s, 4),
+        "naive_s": round(naive_s, 4),
+        "speedup": round(naive_s / engine_s, 3),
+        "first_turns_s": round(sum(turn_times[:quarter]), 4),
+        "last_turns_s": round(sum(turn_times[-quarter:]), 4),
+        "last_over_first": round(sum(turn_times[-quarter:]) / sum(turn_times[:quarter]), 3),
+        "engine_tokens": engine_tokens,
+        "naive_tokens": naive_tokens,
+        "raw_tokens": raw_tokens,
+        "engine_tokens_per_s": round(engine_tokens / engine_s, 1),
+        "raw_tokens_per_s": round(raw_tokens / raw_s, 1),
+        "engine_over_raw": round((engine_tokens / engine_s) / (raw_tokens / raw_s), 3),
+        "turn_s": [round(t, 4) for t in turn_times],
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>22}: {value}")
+
+
+if __name__ == "__main__":
+    main()
