@@ -571,7 +571,7 @@ def test_shipped_scenarios_exist():
 def test_quickstart():
     scenario = load_scenario(HERE.parent / "scenarios" / "quickstart.toml")
     assert scenario.seed == 7
-    assert scenario.model == ModelSpec(name="smollm2-135m-instruct", n_ctx=4096)
+    assert scenario.model == ModelSpec(name="smollm2-135m-instruct", n_ctx=16384)
     assert len(scenario.agents) == 3
     assert len(scenario.simulacra) == 6
     tags = {tag for sim in scenario.simulacra for tag in sim.tags}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from types import SimpleNamespace
 
@@ -48,7 +49,7 @@ def test_round_robin_cycles_in_scenario_order():
 
 def test_random_is_seeded_uniform_and_never_repeats_a_speaker():
     order = play(RandomOrder(), fake_model(seed=1), 3000)
-    assert all(a != b for a, b in zip(order, order[1:]))
+    assert all(a != b for a, b in itertools.pairwise(order))
     counts = Counter(order)
     assert all(abs(c / 3000 - 1 / 3) < 0.03 for c in counts.values())
     assert play(RandomOrder(), fake_model(seed=1), 50) == order[:50]

@@ -99,7 +99,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
         except SimulacraError as err:
             print(f"  not installed: {err}")
             continue
-        print(f"  path:   {resolved.path}\n  sha256: {resolved.sha256}\n  format: {entry.chat_format}")
+        print(f"  path:   {resolved.path}\n  sha256: {resolved.sha256}")
+        print(f"  format: {entry.chat_format}")
     return 0
 
 

@@ -295,7 +295,8 @@ def _resolve_scenario(
     unknown = sorted(set(settings) - set(SETTING_PATHS))
     if unknown:
         raise TypeError(
-            f"DialogueModel got unknown settings {unknown}; expected any of {sorted(SETTING_PATHS)} "
+            f"DialogueModel got unknown settings {unknown}; "
+            f"expected any of {sorted(SETTING_PATHS)} "
             "or overrides={'section.key': value}"
         )
     merged: dict[str, Any] = {}

@@ -111,7 +111,7 @@ def run(
         }
     )
     tables["agents"] = agents
-    for name, table in tables.items():
+    for table in tables.values():
         table.insert(0, "run_id", run_id)
     stats = {
         key: value - getattr(stats_before, key) for key, value in engine.stats.as_dict().items()
