@@ -28,6 +28,7 @@ from simulacra.runner import get_engine, run
 from simulacra.scenario import Scenario, load_scenario
 from simulacra.simulacrum import Simulacrum
 from simulacra.superposition import Superposition
+from simulacra.sweep import load_sweep, sweep
 
 __version__ = "0.1.0"
 
@@ -49,5 +50,7 @@ __all__ = [
     "get_engine",
     "load_run",
     "load_scenario",
+    "load_sweep",
     "run",
+    "sweep",
 ]

@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="worker processes")
     p.add_argument("--executor", choices=("local", "dask"), default="local")
     p.add_argument("--address", help="Dask scheduler address (default: a LocalCluster)")
-    p.add_argument("--seed", type=int, default=0, help="the sweep seed")
+    p.add_argument("--seed", type=int, help="the sweep seed (default: the scenario's seed)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_set(p)
     p.set_defaults(func=_cmd_sweep)
