@@ -17,7 +17,13 @@ language models", Nature 2023): if the model keeps a superposition, regeneration
 from the same state should land on different characters.
 
 :func:`regenerate` is the model-facing part (it needs a running
-:class:`~simulacra.model.DialogueModel`); :func:`label_entropy`,
+:class:`~simulacra.model.DialogueModel`). By default it runs on a *scratch
+engine*: a second engine on the same model file, reset before every call. The
+dialogue's own engine and its KV cache are never touched, so a run with the test
+has exactly the transcript and beliefs of the same run without it (sharing the
+cache would not change what is computed, but it perturbs the last bits of the
+logits, and a sampled dialogue diverges from such perturbations within a turn).
+:func:`label_entropy`,
 :func:`commitment` and :func:`summarize_regeneration` are pure functions on the
 tidy ``regeneration`` table.
 
@@ -35,6 +41,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from simulacra.llm.chat import render_dialogue
+from simulacra.llm.engine import Engine
+
 if TYPE_CHECKING:
     from simulacra.agent import PersonaAgent
     from simulacra.model import DialogueModel
@@ -42,10 +51,12 @@ if TYPE_CHECKING:
 __all__ = [
     "REGENERATION_COLUMNS",
     "SUMMARY_COLUMNS",
+    "clear_scratch_engines",
     "commitment",
     "draw_simulacra",
     "label_entropy",
     "regenerate",
+    "scratch_engine",
     "summarize_regeneration",
 ]
 
@@ -87,6 +98,7 @@ _PER_SAMPLE: tuple[str, ...] = (
     "n_simulacra",
 )
 _SEED_BOUND = 2**31 - 1
+_SCRATCH: dict[tuple[object, ...], Engine] = {}
 
 
 # ------------------------------------------------------------------ metrics
@@ -203,6 +215,36 @@ def summarize_regeneration(table: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------ the model-facing part
 
 
+def scratch_engine(engine: Engine) -> Engine:
+    """The process-wide scratch engine paired with ``engine``, loaded on first use.
+
+    It runs the same model file with the same context size, threads and chat
+    format, in a KV cache of its own.
+    """
+    key = (str(engine.model_path), engine.n_ctx, engine.n_threads)
+    scratch = _SCRATCH.get(key)
+    if scratch is None:
+        scratch = Engine(
+            engine.model_info,
+            n_ctx=engine.n_ctx,
+            n_threads=engine.n_threads,
+            n_seq_max=128,
+            n_batch=engine.n_batch,
+            seed=engine.seed,
+            flash_attn=True,
+            kv_f32=False,
+        )
+        _SCRATCH[key] = scratch
+    return scratch
+
+
+def clear_scratch_engines() -> None:
+    """Close every scratch engine."""
+    for scratch in _SCRATCH.values():
+        scratch.close()
+    _SCRATCH.clear()
+
+
 def draw_simulacra(agent: PersonaAgent, samples: int, rng: np.random.Generator) -> list[str]:
     """The personas ``agent`` would speak as on ``samples`` independent redraws.
 
@@ -225,16 +267,18 @@ def regenerate(
     seed: int | Sequence[int],
     *,
     turn: int | None = None,
+    engine: Engine | None = None,
 ) -> pd.DataFrame:
     """Regenerate ``agent``'s next utterance ``samples`` times and label each one.
 
     The dialogue is not changed: nothing is appended to the history, no belief is
-    updated and the model's random generator is not used (personas and sampling
-    seeds come from ``seed``). All regenerations are sampled in one batched
-    engine call with the scenario's dialogue settings; each is then scored under
-    every simulacrum of the agent in one batched ``loglik`` call and labelled by
-    the most likely one (``argmax_k l_k``; per-token normalisation would not
-    change the argmax).
+    updated, the model's random generator is not used (personas and sampling
+    seeds come from ``seed``) and, by default, the model's engine is not used
+    either (see :func:`scratch_engine`). All regenerations are sampled in one
+    batched engine call with the scenario's dialogue settings; each is then
+    scored under every simulacrum of the agent in one batched ``loglik`` call and
+    labelled by the most likely one (``argmax_k l_k``; per-token normalisation
+    would not change the argmax).
 
     Args:
         model: the running dialogue.
@@ -243,6 +287,10 @@ def regenerate(
         seed: seed (or seed sequence) of the persona draws and of the sampler.
         turn: the value of the ``turn`` column; by default ``model.turn + 1``,
             the utterance being redrawn.
+        engine: the engine to run on; None for the model's scratch engine, reset
+            first so the result depends only on the dialogue state and ``seed``.
+            Passing ``model.engine`` is faster (its cached prefixes are reused)
+            but perturbs the rest of a sampled dialogue.
 
     Returns:
         One row per regeneration with :data:`REGENERATION_COLUMNS`: ``simulacrum``
@@ -258,26 +306,29 @@ def regenerate(
 
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
-    engine = model.engine
+    if engine is None:
+        engine = scratch_engine(model.engine)
+        engine.reset()
     dialogue = model.scenario.dialogue
     rng = np.random.default_rng(seed)
     personas = draw_simulacra(agent, samples, rng)
     history = model.prompt_history()
+    chat = engine.chat
     texts = engine.generate(
-        [agent.prompt(p, history) for p in personas],
+        [render_dialogue(chat, agent.system_prompt(p), history, agent.name) for p in personas],
         max_tokens=dialogue.max_tokens,
         temperature=dialogue.temperature,
         top_p=dialogue.top_p,
-        stop=engine.chat.stop,
+        stop=chat.stop,
         seed=int(rng.integers(_SEED_BOUND)),
     )
     support = agent.support
-    scoring = [agent.prompt(k, history) for k in support]
+    scoring = [render_dialogue(chat, agent.system_prompt(k), history, agent.name) for k in support]
     belief = agent.superposition.normalized_entropy()
     rows = []
     for index, (persona, raw) in enumerate(zip(personas, texts, strict=True)):
         text = raw.strip() or EMPTY_UTTERANCE
-        body = engine.chat.body(text)
+        body = chat.body(text)
         logliks = engine.loglik(scoring, body)
         rows.append(
             {

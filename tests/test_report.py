@@ -1,0 +1,188 @@
+"""``simulacra report``: figures and summary.csv for run and sweep directories."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulacra.cli import main
+from simulacra.errors import SimulacraError
+from simulacra.report import load_report_data, write_report
+from simulacra.results import RunResult
+from simulacra.sweep import load_sweep, sweep
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+SCENARIO = """
+seed = 2
+
+[model]
+name = "smollm2-135m-instruct"
+n_ctx = 2048
+n_threads = 1
+
+[[simulacra]]
+name = "pirate"
+description = "You are a salty pirate captain. You say 'Arr!' and talk about treasure."
+
+[[simulacra]]
+name = "toddler"
+description = "You are a three-year-old toddler. You use tiny words and love snacks."
+
+[[simulacra]]
+name = "chemist"
+description = "You are a chemistry professor. You explain everything with molecules."
+
+[[agents]]
+name = "guest"
+persona = "sample"
+
+[[agents]]
+name = "host"
+persona = "fixed"
+assigned = "chemist"
+prior = { chemist = 1, pirate = 1 }
+
+[dialogue]
+opening = "Tell us about your day."
+opening_speaker = "Narrator"
+turns = 2
+max_tokens = 8
+
+[belief]
+normalize = "none"
+
+[regeneration]
+turns = [2]
+samples = 2
+"""
+
+
+def is_png(path: Path) -> bool:
+    return path.read_bytes()[:8] == PNG and path.stat().st_size > 5000
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("report")
+    scenario = root / "tiny.toml"
+    scenario.write_text(SCENARIO)
+    out = root / "sweep"
+    runs = sweep(scenario, grid={"belief.beta": [0.05, 1.0]}, replicates=1, out=out, progress=False)
+    assert (runs["status"] == "done").all()
+    return out
+
+
+def test_report_of_a_sweep_from_the_command_line(sweep_dir, tmp_path, capsys):
+    figs = tmp_path / "figs"
+    assert main(["report", str(sweep_dir), "--out", str(figs)]) == 0
+    printed = [Path(line) for line in capsys.readouterr().out.split()]
+    expected = {
+        "entropy_curves_guest.png",
+        "entropy_curves_host.png",
+        "posterior_heatmap.png",
+        "half_life_distribution.png",
+        "commitment_vs_entropy.png",
+        "regeneration.csv",
+        "summary.csv",
+    }
+    assert {p.name for p in printed} == expected
+    assert all(p.parent == figs and p.is_file() for p in printed)
+    assert all(is_png(p) for p in printed if p.suffix == ".png")
+
+    summary = pd.read_csv(figs / "summary.csv")
+    assert list(summary[["belief.beta", "agent"]].itertuples(index=False, name=None)) == [
+        (0.05, "guest"),
+        (0.05, "host"),
+        (1.0, "guest"),
+        (1.0, "host"),
+    ]
+    for column in ("half_life_median", "half_life_low", "half_life_high", "share_censored"):
+        assert column in summary.columns
+    assert summary["n"].eq(1).all()
+    assert summary["final_entropy_mean"].between(0, 1).all()
+    assert summary["commitment_mean"].between(0, 1).all()
+    regen = pd.read_csv(figs / "regeneration.csv")
+    assert len(regen) == 4  # 2 runs x 2 agents at turn 2
+    assert set(regen.columns) >= {"belief.beta", "replicate", "commitment", "belief_entropy"}
+
+
+def test_sweep_regeneration_table_carries_the_grid(sweep_dir):
+    data = load_report_data(sweep_dir)
+    assert data.kind == "sweep" and data.grid_keys == ["belief.beta"]
+    table = data.regeneration
+    assert len(table) == 2 * 2 * 2  # runs x agents x samples
+    runs = load_sweep(sweep_dir).runs
+    beta_of = dict(zip(runs["run_id"], runs["belief.beta"], strict=True))
+    assert (table["run_id"].map(beta_of) == table["belief.beta"]).all()
+
+
+def test_report_of_a_run_directory(sweep_dir, tmp_path):
+    run_dir = next((sweep_dir / "runs").iterdir())
+    written = write_report(run_dir, tmp_path / "figs")
+    names = [p.name for p in written]
+    assert names == [
+        "entropy_curves.png",
+        "posterior_heatmap.png",
+        "half_life_distribution.png",
+        "commitment_vs_entropy.png",
+        "regeneration.csv",
+        "summary.csv",
+    ]
+    summary = pd.read_csv(tmp_path / "figs" / "summary.csv")
+    assert list(summary["agent"]) == ["guest", "host"]
+
+
+def synthetic_run(run_id: str, decay: float) -> RunResult:
+    rows = []
+    for turn in range(5):
+        peaked = np.array([1.0, decay**turn, decay**turn])
+        for name, p in zip(("a", "b", "c"), peaked / peaked.sum(), strict=True):
+            rows.append((run_id, turn, "solo", name, math.nan if turn == 0 else -1.0, p))
+    beliefs = pd.DataFrame(
+        rows, columns=["run_id", "turn", "agent", "simulacrum", "loglik", "posterior"]
+    )
+    agents = pd.DataFrame(
+        {"run_id": [run_id], "agent": ["solo"], "persona_mode": ["sample"], "assigned": [None]}
+    )
+    transcript = pd.DataFrame(
+        {
+            "run_id": [run_id],
+            "turn": [0],
+            "speaker": ["Narrator"],
+            "simulacrum": [None],
+            "text": ["hi"],
+            "n_tokens": [1],
+        }
+    )
+    manifest = {"run_id": run_id, "seed": 0}
+    return RunResult(run_id, manifest, transcript, beliefs, agents)
+
+
+def test_report_without_regeneration_and_single_agent(tmp_path):
+    run_dir = synthetic_run("slow", 0.5).save(tmp_path / "run")
+    written = write_report(run_dir, tmp_path / "figs")
+    assert [p.name for p in written] == [
+        "entropy_curves.png",
+        "posterior_heatmap.png",
+        "half_life_distribution.png",
+        "summary.csv",
+    ]
+    summary = pd.read_csv(tmp_path / "figs" / "summary.csv")
+    assert summary.loc[0, "half_life_median"] == 4.0  # H_4 = 0.43 <= log(3) / 2 < H_3 = 0.64
+    assert "commitment_mean" not in summary.columns
+
+
+def test_report_rejects_other_directories(tmp_path, capsys):
+    with pytest.raises(SimulacraError, match="neither a run directory"):
+        write_report(tmp_path, tmp_path / "figs")
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "figs")]) != 0
+    assert "neither a run directory" in capsys.readouterr().err
+    (tmp_path / "manifest.json").write_text(json.dumps({"run_id": "x"}))
+    with pytest.raises(SimulacraError):
+        write_report(tmp_path, tmp_path / "figs")
