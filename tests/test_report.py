@@ -18,49 +18,14 @@ from simulacra.sweep import load_sweep, sweep
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
-SCENARIO = """
-seed = 2
-
-[model]
-name = "smollm2-135m-instruct"
-n_ctx = 2048
-n_threads = 1
-
-[[simulacra]]
-name = "pirate"
-description = "You are a salty pirate captain. You say 'Arr!' and talk about treasure."
-
-[[simulacra]]
-name = "toddler"
-description = "You are a three-year-old toddler. You use tiny words and love snacks."
-
-[[simulacra]]
-name = "chemist"
-description = "You are a chemistry professor. You explain everything with molecules."
-
-[[agents]]
-name = "guest"
-persona = "sample"
-
-[[agents]]
-name = "host"
-persona = "fixed"
-assigned = "chemist"
-prior = { chemist = 1, pirate = 1 }
-
-[dialogue]
-opening = "Tell us about your day."
-opening_speaker = "Narrator"
-turns = 2
-max_tokens = 8
-
-[belief]
-normalize = "none"
-
+SCENARIO = (
+    (Path(__file__).parent / "scenarios" / "regen.toml").read_text()
+    + """
 [regeneration]
 turns = [2]
 samples = 2
 """
+)
 
 
 def is_png(path: Path) -> bool:

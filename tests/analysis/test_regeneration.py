@@ -23,47 +23,7 @@ from simulacra.results import load_run
 from simulacra.runner import run
 from simulacra.scenario import RegenerationSpec, load_scenario, parse_scenario
 
-SCENARIO = """
-seed = 5
-
-[model]
-name = "smollm2-135m-instruct"
-n_ctx = 2048
-n_threads = 1
-
-[[simulacra]]
-name = "pirate"
-description = "You are a salty pirate captain. You say 'Arr!' and talk about treasure and rum."
-
-[[simulacra]]
-name = "toddler"
-description = "You are a three-year-old toddler. You use tiny words and love snacks."
-
-[[simulacra]]
-name = "chemist"
-description = "You are a chemistry professor. You explain everything with molecules."
-
-[[agents]]
-name = "guest"
-persona = "sample"
-
-[[agents]]
-name = "host"
-persona = "fixed"
-assigned = "chemist"
-prior = { chemist = 1, pirate = 1 }
-
-[dialogue]
-opening = "Tell us about your day."
-opening_speaker = "Narrator"
-turns = 2
-max_tokens = 12
-temperature = 0.8
-
-[belief]
-beta = 0.3
-normalize = "per_token"
-"""
+SCENARIO = (Path(__file__).parent.parent / "scenarios" / "regen.toml").read_text()
 
 REGEN = """
 [regeneration]

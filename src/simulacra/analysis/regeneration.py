@@ -88,15 +88,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "label_accuracy",
 )
 
-_PER_SAMPLE: tuple[str, ...] = (
-    "sample",
-    "simulacrum",
-    "text",
-    "n_tokens",
-    "label",
-    "belief_entropy",
-    "n_simulacra",
-)
+_PER_SAMPLE: tuple[str, ...] = REGENERATION_COLUMNS[2:]  # without turn and agent
 _SEED_BOUND = 2**31 - 1
 _SCRATCH: dict[tuple[object, ...], Engine] = {}
 
