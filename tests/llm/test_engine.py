@@ -13,7 +13,7 @@ from naive_scorer import NaiveScorer
 
 from simulacra.errors import ModelLoadError, ModelNotFoundError
 from simulacra.llm.chat import Message, render_dialogue
-from simulacra.llm.engine import Engine
+from simulacra.llm.engine import Engine, _log_softmax_at
 
 PERSONAS = [
     "You are a boisterous pirate captain who loves the sea and shouts a lot.",
@@ -77,6 +77,37 @@ def test_loglik_matches_naive_after_evictions(naive):
     assert max(gaps) < 0.02, gaps
 
 
+def test_loglik_decodes_only_new_tokens_and_defers_the_last(engine, naive):
+    engine.reset()
+    system, reply, follow_up = PERSONAS[0], UTTERANCES[0], UTTERANCES[2]
+    n_system, n_reply = len(engine.prompt_tokens([system])), len(engine.tokenize(reply))
+    before = engine.stats.tokens_decoded
+    engine.loglik([[system]], reply)
+    # The reply's last token needs no logits, so it is not decoded yet.
+    assert engine.stats.tokens_decoded - before == n_system + n_reply - 1
+    extended = [system, reply, " Then the toddler said:"]
+    n_more = len(engine.tokenize(" Then the toddler said:"))
+    before = engine.stats.tokens_decoded
+    gap = mean_abs_gap(engine, naive, [extended], follow_up)
+    # Only the deferred token, the new segment and the follow-up (less its last token).
+    assert engine.stats.tokens_decoded - before == 1 + n_more + len(engine.tokenize(follow_up)) - 1
+    assert gap < 0.02
+
+
+def test_log_softmax_matches_float64_reference_across_blocks():
+    rng = np.random.default_rng(3)
+    rows = (rng.standard_normal((37, 100_000)) * 8).astype(np.float32)
+    targets = rng.integers(0, rows.shape[1], len(rows))
+    wide = rows.astype(np.float64)
+    peak = wide.max(axis=1)
+    reference = (
+        wide[np.arange(len(rows)), targets]
+        - peak
+        - np.log(np.exp(wide - peak[:, None]).sum(axis=1))
+    )
+    np.testing.assert_allclose(_log_softmax_at(rows, targets), reference, atol=1e-4)
+
+
 def test_loglik_per_token_sums_to_total(engine):
     prompts = [PERSONAS[0], PERSONAS[1]]
     per_token = engine.loglik(prompts, " Hello there.", per_token=True)
@@ -128,7 +159,7 @@ def test_generate_greedy_is_deterministic_without_reset(engine):
 def test_generate_same_seed_same_text_in_new_process(engine):
     code = textwrap.dedent(
         """
-        from simulacra.llm.engine import Engine
+        from simulacra.llm.engine import Engine, _log_softmax_at
         from simulacra.llm.chat import render_dialogue
         e = Engine.load(n_ctx=4096)
         p = [render_dialogue(e.chat, d, [], owner="ada") for d in PERSONAS]

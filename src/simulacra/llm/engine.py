@@ -53,6 +53,8 @@ _last_log_level = logging.DEBUG
 _UBATCH = 63
 # A request waits for another of the same call when that saves this many tokens.
 _SHARE_MIN = 8
+# Logits normalised together: a 3 MB float32 scratch block (16 rows of a 49k vocabulary).
+_SOFTMAX_CELLS = 3 << 18
 _backend_lock = threading.Lock()
 _backend_ready = False
 
@@ -98,10 +100,25 @@ def default_threads() -> int:
 
 
 def _log_softmax_at(rows: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Log-probability of ``targets[i]`` under the logits ``rows[i]``."""
-    peak = rows.max(axis=1)
-    lse = peak + np.log(np.exp(rows - peak[:, None]).sum(axis=1))
-    return rows[np.arange(len(targets)), targets].astype(np.float64) - lse
+    """Log-probability of ``targets[i]`` under the logits ``rows[i]``.
+
+    Works through the rows in small blocks with one scratch buffer: a batch of
+    logits over a large vocabulary spans tens of megabytes, and temporaries that
+    size are fresh memory mappings whose page faults cost more than the arithmetic.
+    """
+    size = max(1, _SOFTMAX_CELLS // rows.shape[1])
+    out = np.empty(len(rows))
+    scratch = np.empty((min(size, len(rows)), rows.shape[1]), dtype=np.float32)
+    for start in range(0, len(rows), size):
+        block = rows[start : start + size]
+        work = scratch[: len(block)]
+        peak = block.max(axis=1)
+        np.subtract(block, peak[:, None], out=work)
+        np.exp(work, out=work)
+        lse = peak + np.log(work.sum(axis=1))
+        picked = block[np.arange(len(block)), targets[start : start + size]]
+        out[start : start + len(block)] = picked.astype(np.float64) - lse
+    return out
 
 
 def _common_prefix(a: np.ndarray, b: np.ndarray) -> int:
@@ -158,6 +175,16 @@ class _Request:
     want_last: bool = False  # generation: keep the logits row of the last prompt token
     seq: _Sequence | None = None
     n_keep: int = 0
+
+    @property
+    def n_cached(self) -> int:
+        """How many leading tokens the request leaves in its sequence's cache.
+
+        Scoring never needs the last continuation token's logits, so that token is
+        not decoded: a later prompt that extends this one decodes it with its own
+        new tokens, and one that diverges earlier never pays for it.
+        """
+        return len(self.tokens) if self.want_last else len(self.tokens) - 1
 
 
 class Engine:
@@ -802,7 +829,7 @@ class Engine:
                 i = index[id(request)]
                 first_out = len(request.tokens) - 1 if request.want_last else request.n_prompt - 1
                 last_out = len(request.tokens) - 1 if request.want_last else len(request.tokens) - 2
-                for pos in range(request.n_keep, len(request.tokens)):
+                for pos in range(request.n_keep, request.n_cached):
                     items.append((i, pos, int(request.tokens[pos]), first_out <= pos <= last_out))
                 self.stats.tokens_reused += request.n_keep
                 if not request.want_last:
@@ -838,7 +865,7 @@ class Engine:
                     self._evict(request.seq)
                 raise
             for request in group:
-                request.seq.tokens = request.tokens.copy()
+                request.seq.tokens = request.tokens[: request.n_cached].copy()
                 request.seq.last_used = self._tick()
         return [r if r is not None else np.zeros(0) for r in results]
 
