@@ -111,7 +111,7 @@ class DialogueModel(mesa.Model):
         self.turn = 0
         self.last_speaker: PersonaAgent | None = None
         self.timings = {"generate_s": 0.0, "score_s": 0.0, "probe_s": 0.0, "regenerate_s": 0.0}
-        self._history_budget = max(256, engine.n_ctx // 4 - dialogue.max_tokens)
+        self._history_budget = max(256, engine.n_ctx_seq // 4 - dialogue.max_tokens)
         self._last_loglik: dict[str, np.ndarray] = {}
         self.datacollector = mesa.DataCollector(
             model_reporters={

@@ -77,6 +77,38 @@ def test_loglik_matches_naive_after_evictions(naive):
     assert max(gaps) < 0.02, gaps
 
 
+def test_kv_streams_agree_with_naive_and_with_the_shared_cache(engine, naive):
+    engine.reset()
+    with (
+        Engine.load(n_ctx=4096, n_seq_max=8, kv_streams=True) as streams,
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore", RuntimeWarning)  # the small pool evicts for choices
+        assert streams.n_ctx_seq == 512
+        history: list[Message] = []
+        gaps = []
+        for i, text in enumerate(UTTERANCES):
+            prompts = dialogue_prompts(streams, history)
+            gaps.append(mean_abs_gap(streams, naive, prompts, text))
+            np.testing.assert_allclose(
+                streams.loglik(prompts, text), engine.loglik(prompts, text), atol=1e-3
+            )
+            history.append(Message("ada" if i % 2 == 0 else "bob", text))
+        assert max(gaps) < 0.02, gaps
+        # Forks copy whole streams; choices fork the question for every option.
+        question = "Question: Is fire hot? Answer:"
+        options = [" yes", " no", " it depends on the kind of fire"]
+        np.testing.assert_allclose(
+            streams.choice(question, options), engine.choice(question, options), atol=1e-3
+        )
+        prompts = [render_dialogue(streams.chat, p, [], owner="ada") for p in PERSONAS]
+        assert streams.generate(prompts, max_tokens=16, seed=3) == engine.generate(
+            prompts, max_tokens=16, seed=3
+        )
+        with pytest.raises(ValueError, match="longer than the context of 512"):
+            streams.loglik(["word " * 600], "x")
+
+
 def test_loglik_decodes_only_new_tokens_and_defers_the_last(engine, naive):
     engine.reset()
     system, reply, follow_up = PERSONAS[0], UTTERANCES[0], UTTERANCES[2]
@@ -179,6 +211,11 @@ def test_bad_model_path_is_a_clear_error(tmp_path):
         Engine.load(tmp_path / "missing.gguf")
     with pytest.raises(ModelNotFoundError, match="unknown model 'no-such-model'"):
         Engine.load("no-such-model")
+
+
+def test_kv_streams_too_small_for_the_pool_is_a_clear_error():
+    with pytest.raises(ValueError, match="raise n_ctx or lower n_seq_max"):
+        Engine.load(n_ctx=256, n_seq_max=32, kv_streams=True)
 
 
 def test_corrupt_model_file_is_a_clear_error(tmp_path, engine):

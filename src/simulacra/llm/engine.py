@@ -205,6 +205,7 @@ class Engine:
         seed: int,
         flash_attn: bool,
         kv_f32: bool,
+        kv_streams: bool = False,
     ) -> None:
         _init_backend()
         self.model_info = resolved
@@ -240,7 +241,7 @@ class Engine:
         cparams.n_seq_max = n_seq_max
         cparams.n_threads = n_threads
         cparams.n_threads_batch = n_threads
-        cparams.kv_unified = True
+        cparams.kv_unified = not kv_streams
         cparams.no_perf = True
         # f16 keys and values are the fast path of the CPU flash-attention kernel; f32
         # is 10-30x slower there once the cache holds thousands of cells.
@@ -255,6 +256,9 @@ class Engine:
         if not self._ctx:
             raise ModelLoadError(f"llama.cpp could not create a context of {n_ctx} tokens")
         self.n_ctx = llama_cpp.llama_n_ctx(self._ctx)
+        self.kv_streams = kv_streams
+        # The longest sequence the cache can hold: all of it, or one stream's share.
+        self.n_ctx_seq = llama_cpp.llama_n_ctx_seq(self._ctx)
         self.n_batch = n_batch
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
@@ -287,6 +291,7 @@ class Engine:
         n_batch: int = 512,
         flash_attn: bool = True,
         kv_f32: bool = False,
+        kv_streams: bool = False,
     ) -> Engine:
         """Load a model and create its context.
 
@@ -299,6 +304,13 @@ class Engine:
             n_batch: the most tokens per ``llama_decode`` call.
             flash_attn: use flash attention, which skips masked cache cells.
             kv_f32: keep keys and values in f32 rather than f16 (much slower).
+            kv_streams: give every sequence its own KV stream of ``n_ctx // n_seq_max``
+                cells instead of one cache shared by all. llama.cpp's CPU attention
+                reads every cell of the cache for every token, so in a shared cache a
+                token's cost grows with what the *other* sequences hold; with streams
+                it grows only with its own sequence. Suits a fixed set of long prompts
+                (K personas along a dialogue); a fork copies a whole stream, so
+                fork-heavy work (many probes on short prompts) is better shared.
 
         Returns:
             The engine.
@@ -313,6 +325,11 @@ class Engine:
             raise ValueError(f"n_ctx must be >= 16, got {n_ctx}")
         if not 1 <= n_seq_max <= 256:
             raise ValueError(f"n_seq_max must be in [1, 256], got {n_seq_max}")
+        if kv_streams and n_ctx // n_seq_max < 16:
+            raise ValueError(
+                f"kv_streams gives each of {n_seq_max} sequences n_ctx // n_seq_max = "
+                f"{n_ctx // n_seq_max} cells; raise n_ctx or lower n_seq_max"
+            )
         if n_batch < 1:
             raise ValueError(f"n_batch must be >= 1, got {n_batch}")
         if n_threads is not None and n_threads < 1:
@@ -327,6 +344,7 @@ class Engine:
             seed=seed,
             flash_attn=flash_attn,
             kv_f32=kv_f32,
+            kv_streams=kv_streams,
         )
 
     def close(self) -> None:
@@ -523,10 +541,10 @@ class Engine:
         if len(prompt) == 0:
             raise ValueError("a prompt is empty: scoring needs at least one prompt token")
         total = len(prompt) + len(continuation)
-        if total > self.n_ctx:
+        if total > self.n_ctx_seq:
             raise ValueError(
                 f"prompt ({len(prompt)} tokens) + continuation ({len(continuation)} tokens) "
-                f"is longer than the context of {self.n_ctx} tokens"
+                f"is longer than the context of {self.n_ctx_seq} tokens"
             )
         return _Request(np.concatenate([prompt, continuation]), len(prompt))
 
@@ -575,10 +593,10 @@ class Engine:
             tokens = self.prompt_tokens(prompt)
             if len(tokens) == 0:
                 raise ValueError("a prompt is empty: generation needs at least one token")
-            if len(tokens) + max_tokens > self.n_ctx:
+            if len(tokens) + max_tokens > self.n_ctx_seq:
                 raise ValueError(
                     f"prompt ({len(tokens)} tokens) + max_tokens ({max_tokens}) is longer "
-                    f"than the context of {self.n_ctx} tokens"
+                    f"than the context of {self.n_ctx_seq} tokens"
                 )
             requests.append(_Request(tokens, len(tokens), want_last=True))
         samplers = [self._sampler(temperature, top_p, seed, i) for i in range(len(prompts))]
@@ -720,7 +738,8 @@ class Engine:
         of a sequence forks it into a free slot (metadata only in a unified cache),
         so the source stays cached for its own next turn; when no slot is free, the
         least recently used sequence is evicted, or truncated if it is the source.
-        Forks are made before any sequence is truncated.
+        With KV streams, where a fork copies a whole stream, the source is truncated
+        in place unless this group needs it. Forks are made before any truncation.
 
         Args:
             group: the requests.
@@ -737,8 +756,14 @@ class Engine:
             limit = len(request.tokens) - 1 if request.want_last else request.n_prompt - 1
             best, common = self._longest_prefix(request.tokens)
             keep = min(common, limit)
-            if best is not None and best.seq_id not in pinned and keep == len(best.tokens):
-                target = best  # a pure extension: decode only the new tokens
+            if (
+                best is not None
+                and best.seq_id not in pinned
+                and (keep == len(best.tokens) or self.kv_streams)
+            ):
+                # A pure extension decodes only the new tokens. With streams a fork
+                # copies a whole stream, so a diverging request truncates in place.
+                target = best
             else:
                 target = self._free_slot(pinned | ({best.seq_id} if best else set()))
                 if target is None:
@@ -756,7 +781,12 @@ class Engine:
             pinned.add(target.seq_id)
             assigned += 1
         for source, target, keep in forks:
-            llama_cpp.llama_memory_seq_cp(self._memory, source.seq_id, target.seq_id, 0, keep)
+            if self.kv_streams:
+                # Across streams llama.cpp copies whole buffers; drop the tail after.
+                llama_cpp.llama_memory_seq_cp(self._memory, source.seq_id, target.seq_id, -1, -1)
+                llama_cpp.llama_memory_seq_rm(self._memory, target.seq_id, keep, -1)
+            else:
+                llama_cpp.llama_memory_seq_cp(self._memory, source.seq_id, target.seq_id, 0, keep)
             target.tokens = source.tokens[:keep].copy()
         for request in group[:assigned]:
             seq = request.seq
@@ -886,7 +916,12 @@ class Engine:
             status = llama_cpp.llama_decode(self._ctx, self._batch)
             if status == 0:
                 break
-            if status == 1 and self._evict_lru(pinned, "the KV cache is full"):
+            # In streams each sequence has its own cells: evicting others frees none.
+            if (
+                status == 1
+                and not self.kv_streams
+                and self._evict_lru(pinned, "the KV cache is full")
+            ):
                 continue
             if status == 1:
                 raise EngineError(
