@@ -191,7 +191,7 @@ def test_generate_greedy_is_deterministic_without_reset(engine):
 def test_generate_same_seed_same_text_in_new_process(engine):
     code = textwrap.dedent(
         """
-        from simulacra.llm.engine import Engine, _log_softmax_at
+        from simulacra.llm.engine import Engine
         from simulacra.llm.chat import render_dialogue
         e = Engine.load(n_ctx=4096)
         p = [render_dialogue(e.chat, d, [], owner="ada") for d in PERSONAS]

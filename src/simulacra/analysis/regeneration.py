@@ -225,6 +225,7 @@ def scratch_engine(engine: Engine) -> Engine:
             seed=engine.seed,
             flash_attn=True,
             kv_f32=False,
+            kv_streams=False,
         )
         _SCRATCH[key] = scratch
     return scratch

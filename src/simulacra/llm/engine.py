@@ -205,7 +205,7 @@ class Engine:
         seed: int,
         flash_attn: bool,
         kv_f32: bool,
-        kv_streams: bool = False,
+        kv_streams: bool,
     ) -> None:
         _init_backend()
         self.model_info = resolved
@@ -857,10 +857,11 @@ class Engine:
             items: list[tuple[int, int, int, bool]] = []
             for request in group:
                 i = index[id(request)]
+                # Rows wanted: the last prompt token (generation), or every position
+                # that predicts a continuation token (scoring), up to the last decoded.
                 first_out = len(request.tokens) - 1 if request.want_last else request.n_prompt - 1
-                last_out = len(request.tokens) - 1 if request.want_last else len(request.tokens) - 2
                 for pos in range(request.n_keep, request.n_cached):
-                    items.append((i, pos, int(request.tokens[pos]), first_out <= pos <= last_out))
+                    items.append((i, pos, int(request.tokens[pos]), pos >= first_out))
                 self.stats.tokens_reused += request.n_keep
                 if not request.want_last:
                     results[i] = np.zeros(len(request.tokens) - request.n_prompt)
