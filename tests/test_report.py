@@ -12,7 +12,7 @@ import pytest
 
 from simulacra.cli import main
 from simulacra.errors import SimulacraError
-from simulacra.report import load_report_data, write_report
+from simulacra.report import ReportData, heatmap_run, load_report_data, write_report
 from simulacra.results import RunResult
 from simulacra.sweep import load_sweep, sweep
 
@@ -24,6 +24,13 @@ SCENARIO = (
 [regeneration]
 turns = [2]
 samples = 2
+
+[[probes]]
+name = "share"
+question = "Would you share your lunch with a stranger?"
+options = ["yes", "no"]
+turns = [0, 2]
+persona = "map"
 """
 )
 
@@ -46,13 +53,19 @@ def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_report_of_a_sweep_from_the_command_line(sweep_dir, tmp_path, capsys):
     figs = tmp_path / "figs"
     assert main(["report", str(sweep_dir), "--out", str(figs)]) == 0
-    printed = [Path(line) for line in capsys.readouterr().out.split()]
+    captured = capsys.readouterr()
+    printed = [Path(line) for line in captured.out.split()]
+    first_run = load_sweep(sweep_dir).runs["run_id"].iloc[0]
+    assert f"posterior_heatmap.png shows run {first_run}" in captured.err
+    assert "--run RUN_ID" in captured.err
     expected = {
         "entropy_curves_guest.png",
         "entropy_curves_host.png",
         "posterior_heatmap.png",
         "half_life_distribution.png",
+        "probe_share.png",
         "commitment_vs_entropy.png",
+        "probes.csv",
         "regeneration.csv",
         "summary.csv",
     }
@@ -70,11 +83,34 @@ def test_report_of_a_sweep_from_the_command_line(sweep_dir, tmp_path, capsys):
     for column in ("half_life_median", "half_life_low", "half_life_high", "share_censored"):
         assert column in summary.columns
     assert summary["n"].eq(1).all()
+    assert summary["n_runs"].eq(1).all() and summary["few_runs"].all()
+    for turn in (0, 2):
+        for stat in ("mean", "low", "high"):
+            assert summary[f"probe.share.yes.turn{turn}.{stat}"].between(0, 1).all()
+    assert not any(".no." in column for column in summary.columns)  # the complement
+    probes = pd.read_csv(figs / "probes.csv")
+    assert set(probes["option"]) == {"yes", "no"} and set(probes["turn"]) == {0, 2}
+    assert probes["n"].eq(1).all()
     assert summary["final_entropy_mean"].between(0, 1).all()
     assert summary["commitment_mean"].between(0, 1).all()
     regen = pd.read_csv(figs / "regeneration.csv")
     assert len(regen) == 4  # 2 runs x 2 agents at turn 2
     assert set(regen.columns) >= {"belief.beta", "replicate", "commitment", "belief_entropy"}
+
+
+def test_report_heatmap_of_a_chosen_run(sweep_dir, tmp_path, capsys):
+    data = load_report_data(sweep_dir)
+    last = data.run_ids[-1]
+    assert heatmap_run(data) == data.run_ids[0]
+    assert heatmap_run(data, last) == last
+    figs = tmp_path / "figs"
+    assert main(["report", str(sweep_dir), "--out", str(figs), "--run", last]) == 0
+    err = capsys.readouterr().err
+    assert f"shows run {last}" in err and "--run RUN_ID" not in err
+    assert is_png(figs / "posterior_heatmap.png")
+    assert main(["report", str(sweep_dir), "--out", str(figs), "--run", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "--run nope: no completed run with that id" in err and data.run_ids[0] in err
 
 
 def test_sweep_regeneration_table_carries_the_grid(sweep_dir):
@@ -95,7 +131,9 @@ def test_report_of_a_run_directory(sweep_dir, tmp_path):
         "entropy_curves.png",
         "posterior_heatmap.png",
         "half_life_distribution.png",
+        "probe_share.png",
         "commitment_vs_entropy.png",
+        "probes.csv",
         "regeneration.csv",
         "summary.csv",
     ]
@@ -151,3 +189,47 @@ def test_report_rejects_other_directories(tmp_path, capsys):
     (tmp_path / "manifest.json").write_text(json.dumps({"run_id": "x"}))
     with pytest.raises(SimulacraError):
         write_report(tmp_path, tmp_path / "figs")
+
+
+def test_report_skips_probes_of_other_kinds(tmp_path):
+    run = synthetic_run("slow", 0.5)
+    run.probes = pd.DataFrame(
+        {
+            "run_id": ["slow"] * 3,
+            "turn": [0, 0, 4],
+            "agent": ["solo"] * 3,
+            "probe": ["mood", "mood", "distance"],
+            "kind": ["likert", "likert", "numeric"],
+            "option": ["1", "2", None],
+            "probability": [0.4, 0.6, np.nan],
+            "expected": [1.6, 1.6, np.nan],
+            "value": [2.0, 2.0, 2700.0],
+        }
+    )
+    written = write_report(run.save(tmp_path / "run"), tmp_path / "figs")
+    assert not any(p.name.startswith("probe") for p in written)
+    summary = pd.read_csv(tmp_path / "figs" / "summary.csv")
+    assert not any(column.startswith("probe.") for column in summary.columns)
+
+
+def test_report_of_a_paired_sweep_writes_paired_differences(tmp_path):
+    parts, agents = [], []
+    for beta, decay in ((1.0, 0.3), (0.2, 0.6)):
+        for replicate in range(3):
+            run = synthetic_run(f"b{beta}-r{replicate}", decay + 0.05 * replicate)
+            parts.append(run.beliefs.assign(**{"belief.beta": beta, "replicate": replicate}))
+            agents.append(run.agents)
+    beliefs = pd.concat(parts, ignore_index=True)
+    data = ReportData(
+        "sweep", beliefs, pd.concat(agents), pd.DataFrame(), ["belief.beta"], paired=True
+    )
+    written = write_report(data, tmp_path / "figs")
+    assert "paired_differences.csv" in [p.name for p in written]
+    table = pd.read_csv(tmp_path / "figs" / "paired_differences.csv")
+    assert table[["key", "belief.beta", "agent", "baseline", "n_pairs"]].values.tolist() == [
+        ["belief.beta", 0.2, "solo", 1.0, 3]
+    ]
+    assert table.loc[0, "difference"] > 0  # slower decay: more entropy left at the end
+    unpaired = ReportData("sweep", beliefs, pd.concat(agents), pd.DataFrame(), ["belief.beta"])
+    written = write_report(unpaired, tmp_path / "unpaired")
+    assert "paired_differences.csv" not in [p.name for p in written]

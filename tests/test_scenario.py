@@ -19,6 +19,8 @@ from simulacra.scenario import (
     BeliefSpec,
     DialogueSpec,
     ModelSpec,
+    NumericSpec,
+    ScaleSpec,
     Scenario,
     apply_overrides,
     format_errors,
@@ -331,6 +333,124 @@ def test_probe_turns_may_reach_the_last_turn():
     data["dialogue"] = {"turns": 3}
     data["probes"] = [probe(turns=[0, 3])]
     assert parse_scenario(data).probes[0].turns == (0, 3)
+
+
+def test_negative_turns_count_back_from_the_end():
+    data = raw_minimal()
+    data["dialogue"] = {"turns": 5}
+    data["probes"] = [probe(turns=[-1, 0, -3])]
+    data["regeneration"] = {"turns": [-1, 1], "samples": 2}
+    scenario = parse_scenario(data)
+    (spec,) = scenario.probes
+    assert spec.turns == (0, 3, 5)
+    assert spec.written_turns == (0, -3, -1)
+    assert scenario.regeneration.turns == (1, 5)
+    # the resolved form keeps the turns as written, so a new dialogue.turns resolves again
+    assert scenario.to_dict()["probes"][0]["turns"] == [0, -3, -1]
+    shorter = scenario.with_overrides({"dialogue.turns": 3})
+    assert shorter.probes[0].turns == (0, 1, 3)
+    assert shorter.regeneration.turns == (1, 3)
+    assert parse_scenario(scenario.to_dict()) == scenario
+
+
+def test_a_negative_turn_reaching_before_the_start_names_the_range():
+    data = raw_minimal()
+    data["dialogue"] = {"turns": 2}
+    data["probes"] = [probe(turns=[0, -1, -4])]
+    with pytest.raises(ScenarioError) as excinfo:
+        parse_scenario(data, "x.toml")
+    assert issues_of(excinfo) == [
+        "x.toml: probes[0].turns[2]: turn -4 is outside [-3, -1], the turns counted from "
+        "the end (-1 is turn 2, -3 is turn 0; dialogue.turns = 2)"
+    ]
+
+
+def test_turns_that_meet_after_an_override_are_duplicates_naming_the_override():
+    data = raw_minimal()
+    data["probes"] = [probe(turns=[1, -1])]
+    assert parse_scenario(data).probes[0].turns == (1, 8)
+    with pytest.raises(ScenarioError) as excinfo:
+        parse_scenario(data, "x.toml", ["dialogue.turns=1"])
+    assert issues_of(excinfo) == [
+        "x.toml: probes[0].turns[1]: duplicate turn: -1 and 1 are both turn 1 "
+        "(dialogue.turns = 1) (with --set dialogue.turns=1)"
+    ]
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_scenarios_accept_two_turns(path: Path):
+    """``simulacra run SCENARIO --set dialogue.turns=2`` validates for every shipped file."""
+    scenario = load_scenario(path, ["dialogue.turns=2"])
+    assert scenario.dialogue.turns == 2
+    for spec in scenario.probes:
+        assert set(spec.turns) <= {0, 1, 2}
+    if scenario.regeneration is not None:
+        assert set(scenario.regeneration.turns) <= {1, 2}
+
+
+def test_shipped_probes_at_the_end_say_so():
+    for path in SHIPPED:
+        for spec in load_scenario(path).probes:
+            assert -1 in spec.written_turns, f"{path.name}: probe {spec.name} is not at -1"
+
+
+def test_probe_kinds():
+    data = raw_minimal()
+    data["probes"] = [
+        probe(name="help", turns=[0]),
+        {
+            "name": "calm",
+            "kind": "likert",
+            "question": "How calm are you?",
+            "scale": {"points": 5, "low": "not at all", "high": "completely"},
+            "turns": [-1],
+        },
+        {
+            "name": "distance",
+            "kind": "numeric",
+            "question": "How far is the harbour?",
+            "numeric": {"unit": "miles"},
+            "turns": [0, -1],
+            "persona": "sample",
+        },
+        {"name": "count", "kind": "numeric", "question": "How many ships?", "turns": [2]},
+    ]
+    choice, likert, numeric, bare = parse_scenario(data).probes
+    assert (choice.kind, choice.options, choice.scale, choice.numeric) == (
+        "choice",
+        ("yes", "no"),
+        None,
+        None,
+    )
+    assert (likert.kind, likert.options) == ("likert", ())
+    assert likert.scale == ScaleSpec(5, "not at all", "completely")
+    assert likert.turns == (8,)
+    assert numeric.numeric == NumericSpec(unit="miles")
+    assert numeric.persona == "sample"
+    assert bare.numeric == NumericSpec()
+    resolved = parse_scenario(data).to_dict()["probes"]
+    assert resolved[0]["kind"] == "choice" and "scale" not in resolved[0]
+    assert resolved[1]["scale"] == {"points": 5, "low": "not at all", "high": "completely"}
+    assert "options" not in resolved[1]
+    assert resolved[2]["numeric"] == {"unit": "miles", "max_tokens": 16, "temperature": 1.0}
+    assert parse_scenario({**data, "probes": resolved}).probes == parse_scenario(data).probes
+
+
+def test_probe_scale_can_be_overridden():
+    data = raw_minimal()
+    data["probes"] = [
+        {
+            "name": "calm",
+            "kind": "likert",
+            "question": "How calm are you?",
+            "scale": {"points": 5, "low": "not at all", "high": "completely"},
+            "turns": [0],
+        }
+    ]
+    scenario = parse_scenario(data, "x", ["probes[0].scale.points=7"])
+    assert scenario.probes[0].scale.points == 7
+    with pytest.raises(ScenarioError, match=r"probes\[0\]\.scale\.pints: unknown key 'pints'"):
+        parse_scenario(data, "x", ["probes[0].scale.pints=7"])
 
 
 # --------------------------------------------------------------------------- overrides

@@ -239,7 +239,7 @@ class TestSuperposition:
         rng = np.random.default_rng(0)
         assert {s.sample(rng) for _ in range(200)} == {"pirate"}
 
-    def test_map_ties_go_to_first(self) -> None:
+    def test_map_ties_go_to_first_without_a_generator(self) -> None:
         assert Superposition(NAMES, [1, 3, 3]).map() == "sage"
         assert Superposition(NAMES).map() == "pirate"
 
@@ -288,3 +288,59 @@ class TestSuperposition:
     def test_constructor_rejects(self, names: tuple, prior: list | None, kwargs: dict) -> None:
         with pytest.raises(ValueError):
             Superposition(names, prior, **kwargs)
+
+
+class TestMapTieBreaking:
+    def test_candidates_within_the_tolerance(self) -> None:
+        s = Superposition(NAMES, [1, 3, 3])
+        assert s.map_candidates() == ("sage", "clerk")
+        s.update([0.0, 0.0, -1e-12])  # below the default tolerance: still tied
+        assert s.map_candidates() == ("sage", "clerk")
+        assert s.map_candidates(tolerance=0.0) == ("sage",)
+        assert s.map_candidates(tolerance=10.0) == NAMES
+        with pytest.raises(ValueError, match="tolerance"):
+            s.map_candidates(tolerance=-1.0)
+
+    def test_flat_prior_draws_uniformly_among_the_tied(self) -> None:
+        rng = np.random.default_rng(0)
+        counts = {name: 0 for name in NAMES}
+        for _ in range(3000):
+            counts[Superposition(NAMES).map(rng)] += 1
+        assert all(900 < c < 1100 for c in counts.values()), counts
+
+    def test_the_draw_is_the_generators(self) -> None:
+        first = [Superposition(NAMES).map(np.random.default_rng(seed)) for seed in range(40)]
+        again = [Superposition(NAMES).map(np.random.default_rng(seed)) for seed in range(40)]
+        assert first == again
+        assert set(first) == set(NAMES)  # not list order: every name wins for some seed
+        rng = np.random.default_rng(5)
+        expected = NAMES[int(np.random.default_rng(5).integers(3))]
+        assert Superposition(NAMES).map(rng) == expected
+
+    def test_no_tie_draws_nothing(self) -> None:
+        rng = np.random.default_rng(1)
+        state = rng.bit_generator.state
+        assert Superposition(NAMES, [1, 2, 1]).map(rng) == "sage"
+        assert rng.bit_generator.state == state
+
+    def test_a_broken_tie_is_kept_while_still_tied(self) -> None:
+        rng = np.random.default_rng(3)
+        s = Superposition(NAMES)
+        chosen = s.map(rng)
+        state = rng.bit_generator.state
+        assert [s.map(rng) for _ in range(5)] == [chosen] * 5
+        assert s.map() == chosen  # a call without a generator agrees
+        assert rng.bit_generator.state == state  # one draw only
+        s.update([0.0, 0.0, 0.0])  # evidence that separates nothing
+        assert s.map(rng) == chosen
+        copy = s.copy()
+        assert copy.map() == chosen
+
+    def test_evidence_overrides_a_broken_tie(self) -> None:
+        rng = np.random.default_rng(3)
+        s = Superposition(NAMES)
+        chosen = s.map(rng)
+        other = next(n for n in NAMES if n != chosen)
+        s.update([0.0 if n == other else -5.0 for n in NAMES])
+        assert s.map(rng) == other
+        assert s.map() == other

@@ -254,6 +254,10 @@ def test_tables_have_the_expected_rows_and_columns(base):
         "error",
         "wall_s",
         "tokens",
+        "n_threads",
+        "n_ctx",
+        "n_gpu_layers",
+        "model_sha256",
     ]
     assert len(runs) == N_RUNS and runs["run_id"].is_unique
     assert (runs["status"] == "done").all() and runs["error"].isna().all()

@@ -18,7 +18,10 @@ if TYPE_CHECKING:
     from simulacra.model import DialogueModel
     from simulacra.scenario import AgentSpec
 
-__all__ = ["PersonaAgent"]
+__all__ = ["EMPTY_UTTERANCE", "PersonaAgent"]
+
+EMPTY_UTTERANCE = "..."
+"""What an agent is recorded as saying when the model generates only whitespace."""
 
 
 class PersonaAgent(mesa.Agent):
@@ -62,8 +65,18 @@ class PersonaAgent(mesa.Agent):
             assert self.assigned is not None
             return self.assigned
         if self.persona_mode == "map":
-            return self.superposition.map()
+            return self.map_simulacrum()
         return self.superposition.sample(self.model.rng)
+
+    def map_simulacrum(self) -> str:
+        """The agent's most probable simulacrum, a tie broken by the model's generator.
+
+        A tie (a flat prior, say) is broken once, by a uniform draw from
+        ``model.rng``, and the agent keeps that persona while it stays tied, so
+        its starting persona, its turns in ``map`` mode and the persona answering
+        its ``map`` probes agree (see :meth:`Superposition.map`).
+        """
+        return self.superposition.map(self.model.rng)
 
     def system_prompt(self, simulacrum: str) -> str:
         """The persona text for ``simulacrum``, with this agent's name and company."""

@@ -1,4 +1,4 @@
-"""The command line: ``simulacra run / sweep / validate / report / models``.
+"""The command line: ``simulacra run / sweep / validate / battery / report / models``.
 
 User mistakes (a bad scenario, a missing model, an existing output directory) are
 printed as ``error: ...`` lines and exit with status 2, without a traceback.
@@ -9,14 +9,38 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from simulacra.errors import ScenarioError, SimulacraError
+from simulacra.errors import ScenarioError, SimulacraError, SimulacraWarning
 
 __all__ = ["main"]
 
 EXIT_USER_ERROR = 2
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default in ``--help``, unless it is unset (None, False, empty)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, []):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose ``--help`` (and its subcommands') shows the defaults."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    """``"1 turn"``, ``"3 turns"``: a count with its noun in the right number."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def _print_error(err: Exception) -> None:
@@ -30,18 +54,21 @@ def _print_error(err: Exception) -> None:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from simulacra.scenario import format_errors, load_scenario
+    from simulacra.scenario.model_check import check_model
 
     status = 0
     for path in args.scenarios:
         try:
             scenario = load_scenario(path, args.set)
+            check_model(scenario)
         except ScenarioError as err:
             print(format_errors(err), file=sys.stderr)
             status = EXIT_USER_ERROR
             continue
         print(
-            f"{path}: ok ({len(scenario.agents)} agents, {len(scenario.simulacra)} simulacra, "
-            f"{scenario.dialogue.turns} turns)"
+            f"{path}: ok ({_count(len(scenario.agents), 'agent')}, "
+            f"{_count(len(scenario.simulacra), 'simulacrum', 'simulacra')}, "
+            f"{_count(scenario.dialogue.turns, 'turn')})"
         )
     return status
 
@@ -49,8 +76,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from simulacra.runner import default_run_id, run
     from simulacra.scenario import load_scenario
+    from simulacra.scenario.model_check import check_model
 
     scenario = load_scenario(args.scenario, args.set)
+    check_model(scenario)
     seed = scenario.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out else Path("results") / default_run_id(scenario, seed)
     if out.exists() and not args.overwrite:
@@ -58,7 +87,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     turns = scenario.dialogue.turns
     started = time.perf_counter()
     print(
-        f"running {args.scenario}: {len(scenario.agents)} agents, {turns} turns, seed {seed}",
+        f"running {args.scenario}: {_count(len(scenario.agents), 'agent')}, "
+        f"{_count(turns, 'turn')}, seed {seed}",
         file=sys.stderr,
     )
 
@@ -118,6 +148,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         executor=args.executor,
         address=args.address,
         progress=not args.quiet,
+        paired=args.paired,
     )
     failed = int((runs["status"] == "failed").sum())
     print(f"{len(runs)} runs, {len(runs) - failed} done, {failed} failed; tables in {args.out}")
@@ -125,17 +156,80 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from simulacra.report import write_report
+    from simulacra.batteries.runner import is_battery_result
 
-    written = write_report(args.directory, args.out)
+    if is_battery_result(args.directory):
+        from simulacra.batteries.runner import kind_module, load_battery_result
+
+        result = load_battery_result(args.directory)
+        figdir = Path(args.out)
+        figdir.mkdir(parents=True, exist_ok=True)
+        written = kind_module(result.kind).write_report(result, figdir)
+    else:
+        from simulacra.report import heatmap_run, load_report_data, write_report
+
+        data = load_report_data(args.directory)
+        shown = heatmap_run(data, args.run)
+        written = write_report(data, args.out, run_id=shown)
+        if len(data.run_ids) > 1:
+            print(
+                f"posterior_heatmap.png shows run {shown}"
+                + ("" if args.run else " (the first); choose another with --run RUN_ID"),
+                file=sys.stderr,
+            )
     for path in written:
         print(path)
     return 0
 
 
+def _cmd_battery_validate(args: argparse.Namespace) -> int:
+    from simulacra.batteries.runner import validate_battery
+    from simulacra.scenario import format_errors
+
+    status = 0
+    for directory in args.directories:
+        try:
+            battery = validate_battery(directory)
+        except ScenarioError as err:
+            print(format_errors(err), file=sys.stderr)
+            status = EXIT_USER_ERROR
+            continue
+        print(f"{directory}: ok ({battery.kind} battery)")
+    return status
+
+
+def _cmd_battery_run(args: argparse.Namespace) -> int:
+    from simulacra.batteries.base import RunOptions
+    from simulacra.batteries.runner import run_battery
+
+    options = RunOptions(
+        design=args.design,
+        models=tuple(args.model),
+        seeds=args.seeds,
+        participants=args.participants,
+        mode=args.mode,
+        no_persona=args.no_persona,
+        n_threads=args.threads,
+    )
+    started = time.perf_counter()
+    result = run_battery(
+        args.directory,
+        args.out,
+        options,
+        workers=args.workers,
+        executor=args.executor,
+        address=args.address,
+        progress=not args.quiet,
+    )
+    rows = ", ".join(f"{name} {len(table)} rows" for name, table in result.tables.items())
+    print(f"wrote {args.out} ({time.perf_counter() - started:.1f} s): {rows}")
+    print(f"next: simulacra report {args.out} --out {Path(args.out) / 'report'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``simulacra`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="simulacra",
         description="Agent-based persona simulation on local language models.",
     )
@@ -179,25 +273,90 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replicates", type=int, default=1, help="runs per grid point")
     p.add_argument("--out", required=True, help="sweep directory (resumed if it exists)")
     p.add_argument("--workers", type=int, default=1, help="worker processes")
-    p.add_argument("--executor", choices=("local", "dask"), default="local")
+    p.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="local processes, or a Dask cluster",
+    )
     p.add_argument("--address", help="Dask scheduler address (default: a LocalCluster)")
     p.add_argument("--seed", type=int, help="the sweep seed (default: the scenario's seed)")
+    p.add_argument(
+        "--paired",
+        action="store_true",
+        help="replicate r uses the same seed at every grid point, for paired comparisons "
+        "(see docs/reading-the-report.md)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_set(p)
     p.set_defaults(func=_cmd_sweep)
 
-    p = sub.add_parser("report", help="figures and summary.csv for a run or sweep directory")
-    p.add_argument("directory", help="run or sweep directory")
+    battery = sub.add_parser(
+        "battery", help="run or validate a battery directory (goal guarding, replication)"
+    ).add_subparsers(dest="battery_command", required=True)
+    p = battery.add_parser(
+        "run",
+        help="run a battery into an output directory (resumed if it exists)",
+    )
+    p.add_argument("directory", help="battery directory (holding battery.toml)")
+    p.add_argument("--out", required=True, help="output directory (resumed if it exists)")
+    p.add_argument("--design", help="named design of the battery (e.g. quick, full)")
+    p.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        help="model name or GGUF path (repeatable; default: the battery's models)",
+    )
+    p.add_argument("--seeds", type=int, help="seeds per condition (default: the design's)")
+    p.add_argument("--participants", type=int, help="population size M (replication)")
+    p.add_argument("--mode", choices=("sampled", "expected"), help="answering mode (replication)")
+    p.add_argument(
+        "--no-persona", action="store_true", help="ask the bare model, without persona prompts"
+    )
+    p.add_argument("--threads", type=int, help="llama.cpp threads per engine (default: all cores)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes")
+    p.add_argument("--executor", choices=("local", "dask"), default="local")
+    p.add_argument("--address", help="Dask scheduler address (default: a LocalCluster)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=_cmd_battery_run)
+    p = battery.add_parser("validate", help="check battery directories")
+    p.add_argument("directories", nargs="+", help="battery directories")
+    p.set_defaults(func=_cmd_battery_validate)
+
+    p = sub.add_parser(
+        "report", help="figures and summary.csv for a run, sweep or battery directory"
+    )
+    p.add_argument("directory", help="run, sweep or battery output directory")
     p.add_argument("--out", required=True, help="directory for the figures")
+    p.add_argument(
+        "--run",
+        metavar="RUN_ID",
+        help="the run whose agents the posterior heatmap shows (a sweep's run ids are in "
+        "its runs.parquet; default: the first run)",
+    )
     p.set_defaults(func=_cmd_report)
     return parser
+
+
+def _plain_warnings(show: Any) -> Any:
+    """A ``warnings.showwarning`` printing :class:`SimulacraWarning` as ``warning: ...``."""
+
+    def showwarning(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, SimulacraWarning):
+            print(f"warning: {message}", file=sys.stderr, flush=True)
+        else:
+            show(message, category, *args, **kwargs)
+
+    return showwarning
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _plain_warnings(warnings.showwarning)
+            return args.func(args)
     except SimulacraError as err:
         _print_error(err)
         return EXIT_USER_ERROR

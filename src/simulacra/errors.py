@@ -2,13 +2,17 @@
 
 Every error the package raises on purpose derives from :class:`SimulacraError`,
 so that a command-line front end can catch one class, print a clear message and
-exit without a traceback.  Scenario problems are reported as a list of
+exit without a traceback.  Warnings a user can act on are of class
+:class:`SimulacraWarning`, issued by :func:`warn`.  Scenario problems are reported as a list of
 :class:`ScenarioIssue` records carried by a single :class:`ScenarioError`, so that
 a user sees every mistake in a file at once.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -19,7 +23,9 @@ __all__ = [
     "ScenarioError",
     "ScenarioIssue",
     "SimulacraError",
+    "SimulacraWarning",
     "SweepError",
+    "warn",
 ]
 
 
@@ -91,3 +97,39 @@ class EngineError(SimulacraError):
 
 class SweepError(SimulacraError):
     """A sweep is misconfigured, or its run directory is inconsistent."""
+
+
+class SimulacraWarning(UserWarning):
+    """Something a user can act on; the message says what in the scenario to change.
+
+    Filter it like any warning, e.g.
+    ``warnings.simplefilter("ignore", simulacra.errors.SimulacraWarning)``.
+    """
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _outside_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside simulacra, seen from :func:`warn`'s caller."""
+    level = 2  # stacklevel 2 of warnings.warn called in warn() is warn()'s caller
+    frame = sys._getframe(2)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def warn(message: str, category: type[Warning] = SimulacraWarning) -> None:
+    """Issue a warning attributed to the caller's own code, not to simulacra's.
+
+    The warning points at the first stack frame outside the simulacra package (the
+    user's script or notebook cell), so Python shows the user's line, never one
+    of simulacra's internals; ``simulacra`` on the command line prints it as
+    ``warning: <message>``.
+
+    Args:
+        message: what happened and what in the scenario to change.
+        category: the warning class.
+    """
+    warnings.warn(message, category, stacklevel=_outside_stacklevel())

@@ -7,12 +7,13 @@ One :meth:`DialogueModel.step` is one turn of the dialogue:
 3. the utterance is scored, in one batched engine call, under every simulacrum of
    every observing agent (the speaker alone with ``observe = "self"``, everyone with
    ``"all"``), and those agents update their superpositions;
-4. probes scheduled after this turn are asked;
+4. probes scheduled after this turn are asked, all in one batched call
+   (:mod:`simulacra.probes`, on :mod:`simulacra.instruments`);
 5. the DataCollector records the transcript, every agent's beliefs and the probes.
 
 With a ``[regeneration]`` table in the scenario, the utterance of each listed
 turn is first redrawn M times per listed agent, without changing the dialogue
-(:mod:`simulacra.analysis.regeneration`), into the table ``regeneration``.
+(:mod:`simulacra.regeneration`), into the table ``regeneration``.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from typing import Any
 import mesa
 import numpy as np
 
-from simulacra import probes
-from simulacra.agent import PersonaAgent
-from simulacra.analysis import regeneration
+from simulacra import probes, regeneration
+from simulacra.agent import EMPTY_UTTERANCE, PersonaAgent
+from simulacra.llm.cache import DEFAULT_N_CTX, get_engine
 from simulacra.llm.chat import Message
 from simulacra.llm.engine import Engine
-from simulacra.scenario import Scenario, load_scenario
+from simulacra.scenario import Scenario, load_scenario, parse_override
 from simulacra.scheduling import Scheduler, make_scheduler
 
 __all__ = ["SETTING_PATHS", "DialogueModel"]
@@ -48,7 +49,6 @@ SETTING_PATHS: dict[str, str] = {
 }
 """Keyword shortcuts accepted by :class:`DialogueModel` (for ``mesa.batch_run``)."""
 
-EMPTY_UTTERANCE = "..."
 _SEED_BOUND = 2**31 - 1
 
 
@@ -97,13 +97,20 @@ class DialogueModel(mesa.Model):
         self.scenario = scenario
         self.seed = seed
         if engine is None:
-            from simulacra.runner import get_engine
-
-            engine = get_engine(scenario.model)
+            spec = scenario.model
+            engine = get_engine(
+                spec.path or spec.name,
+                n_ctx=spec.n_ctx or DEFAULT_N_CTX,
+                n_threads=spec.n_threads,
+                n_gpu_layers=spec.n_gpu_layers,
+            )
         self.engine = engine
         self.engine.reset()
         self.scheduler: Scheduler = make_scheduler(scenario.dialogue.scheduler)
         self.persona_agents: list[PersonaAgent] = [PersonaAgent(self, s) for s in scenario.agents]
+        # Each agent's starting MAP persona, ties broken now from model.rng in agent
+        # order; the agent keeps it while it stays tied (Superposition.map).
+        self.map_start: dict[str, str] = {a.name: a.map_simulacrum() for a in self.persona_agents}
         self.history: list[Message] = []
         dialogue = scenario.dialogue
         if dialogue.opening:
@@ -126,15 +133,7 @@ class DialogueModel(mesa.Model):
             tables={
                 "transcript": ["turn", "speaker", "simulacrum", "text", "n_tokens"],
                 "beliefs": ["turn", "agent", "simulacrum", "loglik", "posterior"],
-                "probes": [
-                    "turn",
-                    "agent",
-                    "probe",
-                    "option",
-                    "probability",
-                    "persona_mode",
-                    "simulacrum",
-                ],
+                "probes": list(probes.PROBE_COLUMNS),
                 "regeneration": list(regeneration.REGENERATION_COLUMNS),
             },
         )
@@ -256,12 +255,8 @@ class DialogueModel(mesa.Model):
 
     def _ask_probes(self) -> None:
         started = time.perf_counter()
-        by_name = {a.name: a for a in self.persona_agents}
-        for probe in self.scenario.probes:
-            if self.turn in probe.turns:
-                for name in probe.agents:
-                    for row in probes.ask(by_name[name], probe, self.turn):
-                        self.datacollector.add_table_row("probes", row)
+        for row in probes.ask_probes(self, self.scenario.probes):
+            self.datacollector.add_table_row("probes", row)
         self.timings["probe_s"] += time.perf_counter() - started
 
     # ---------------------------------------------------------------- regeneration test
@@ -303,8 +298,6 @@ def _resolve_scenario(
     if isinstance(overrides, Mapping):
         merged.update(overrides)
     elif overrides:
-        from simulacra.scenario import parse_override
-
         merged.update(parse_override(text) for text in overrides)
     merged.update({SETTING_PATHS[key]: value for key, value in settings.items()})
     if isinstance(scenario, Scenario):

@@ -1,28 +1,42 @@
 """Reports: the figures and summary table of a run or sweep directory, written as files.
 
-:func:`write_report` (``simulacra report DIR --out FIGDIR``) reads a run directory
-(``manifest.json``) or a sweep directory (``sweep.json``), computes the collapse
-metrics of :mod:`simulacra.analysis.collapse` and writes:
+:func:`write_report` (``simulacra report DIR --out FIGDIR [--run RUN_ID]``) reads a
+run directory (``manifest.json``) or a sweep directory (``sweep.json``), computes
+the collapse metrics of :mod:`simulacra.analysis.collapse` and writes:
 
 - ``entropy_curves.png``: mean normalised entropy per turn with 95% bootstrap
   bands, one line per grid point (a sweep) or per agent (a run); a sweep with
   several agents gets one file per agent, ``entropy_curves_<agent>.png``;
-- ``posterior_heatmap.png``: the posterior of the first run's first agent;
+- ``posterior_heatmap.png``: the posterior of every agent of one run, the first
+  run unless ``run_id`` (``--run``) names another; the run is in the title;
 - ``half_life_distribution.png``: the entropy half-life of every run and agent,
   per grid point (and agent, when there are several);
+- ``probe_<name>.png`` and ``probes.csv``, when the runs have choice probes: the
+  probability of each answer over the probed turns, per agent, with 95%
+  bootstrap bands across runs (:mod:`simulacra.analysis.probes`);
 - ``commitment_vs_entropy.png`` and ``regeneration.csv``, when the runs have a
   regeneration test (:mod:`simulacra.analysis.regeneration`): behavioural
   commitment against the belief entropy at the same point;
-- ``summary.csv``: per grid point and agent, the median half-life with its
-  bootstrap interval (censored runs count as +inf), the share censored, the
-  mean final normalised entropy with its interval and, with a regeneration
-  test, the mean commitment and belief entropy at the regenerated turns.
+- ``paired_differences.csv``, for a sweep run with ``--paired``: per grid key,
+  the mean paired difference of the final normalised entropy between each value
+  and the key's first value, replicate by replicate
+  (:mod:`simulacra.analysis.paired`);
+- ``summary.csv``: per grid point and agent, the number of runs (``n_runs``,
+  ``few_runs`` when below 3), the median half-life with its bootstrap interval
+  (censored runs count as +inf), the share censored, the mean final normalised
+  entropy with its interval, each probe's answer probability at each probed turn
+  with its interval and, with a regeneration test, the mean commitment and
+  belief entropy at the regenerated turns.
+
+Bands and intervals are percentile bootstraps over runs; groups with fewer than
+three runs get no band and are marked. ``docs/reading-the-report.md`` defines
+every quantity.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -37,17 +51,21 @@ from simulacra.analysis.collapse import (
     half_life,
     summarize_half_life,
 )
+from simulacra.analysis.paired import paired_differences
+from simulacra.analysis.probes import probe_curves, shown_options
 from simulacra.analysis.regeneration import summarize_regeneration
 from simulacra.errors import SimulacraError
 from simulacra.plots import (
+    MIN_RUNS_FOR_BAND,
     plot_commitment_vs_entropy,
     plot_entropy_curves,
     plot_half_life_distribution,
     plot_posterior_heatmap,
+    plot_probe_curves,
 )
 from simulacra.results import MANIFEST, load_run
 
-__all__ = ["ReportData", "load_report_data", "summary_table", "write_report"]
+__all__ = ["ReportData", "heatmap_run", "load_report_data", "summary_table", "write_report"]
 
 SWEEP_FILE = "sweep.json"
 RUNS_DIR = "runs"
@@ -65,6 +83,8 @@ class ReportData:
         agents: the agents table.
         regeneration: the regeneration table (empty without a regeneration test).
         grid_keys: the swept keys (empty for a run).
+        probes: the probes table (empty without probes).
+        paired: whether the sweep was run with paired seeds (``--paired``).
     """
 
     kind: str
@@ -72,6 +92,13 @@ class ReportData:
     agents: pd.DataFrame
     regeneration: pd.DataFrame
     grid_keys: list[str]
+    probes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    paired: bool = False
+
+    @property
+    def run_ids(self) -> list[str]:
+        """The runs, in table order."""
+        return [str(r) for r in pd.unique(self.beliefs["run_id"])]
 
     @property
     def agent_names(self) -> list[str]:
@@ -125,16 +152,19 @@ def load_report_data(directory: str | os.PathLike[str]) -> ReportData:
             if c not in ("run_id", "replicate", "seed", "status", "error", "wall_s", "tokens")
         ]
         regeneration = _sweep_regeneration(directory, result, keys)
+        probes = getattr(result, "probes", None)
         data = ReportData(
             "sweep",
             _hashable(result.beliefs, keys),
             result.agents,
             _hashable(regeneration, keys),
             keys,
+            _hashable(probes if isinstance(probes, pd.DataFrame) else pd.DataFrame(), keys),
+            bool(getattr(result, "definition", {}).get("paired", False)),
         )
     elif (directory / MANIFEST).is_file():
         run = load_run(directory)
-        data = ReportData("run", run.beliefs, run.agents, run.regeneration, [])
+        data = ReportData("run", run.beliefs, run.agents, run.regeneration, [], run.probes)
     else:
         raise SimulacraError(
             f"{directory} is neither a run directory ({MANIFEST}) "
@@ -156,14 +186,37 @@ def _group_label(table: pd.DataFrame, columns: list[str]) -> pd.Series:
     return label
 
 
+def _probe_columns(curves: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Probe curves as wide columns, one row per ``by`` group.
+
+    Columns are ``probe.<name>.<option>.turn<t>.mean`` (and ``.low``, ``.high``),
+    for the options :func:`~simulacra.analysis.probes.shown_options` keeps.
+    """
+    keep = []
+    for probe in pd.unique(curves["probe"]):
+        sub = curves[curves["probe"] == probe]
+        keep.append(sub[sub["option"].isin(shown_options(list(pd.unique(sub["option"]))))])
+    shown = pd.concat(keep, ignore_index=True)
+    wide: pd.DataFrame | None = None
+    for (probe, option, turn), sub in shown.groupby(["probe", "option", "turn"], sort=False):
+        name = f"probe.{probe}.{option}.turn{turn}"
+        part = sub[[*by, "mean", "low", "high"]].rename(
+            columns={stat: f"{name}.{stat}" for stat in ("mean", "low", "high")}
+        )
+        wide = part if wide is None else wide.merge(part, on=by, how="outer", sort=False)
+    assert wide is not None
+    return wide
+
+
 def summary_table(
     metrics: pd.DataFrame,
     half_lives: pd.DataFrame,
     by: list[str],
     regeneration: pd.DataFrame | None = None,
     seed: int = 0,
+    probes: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Per group: median half-life with CI, share censored, final entropy, commitment.
+    """Per group: runs, median half-life with CI, share censored, final entropy, probes.
 
     Args:
         metrics: output of :func:`~simulacra.analysis.collapse.belief_metrics`.
@@ -172,17 +225,24 @@ def summary_table(
         regeneration: optional output of
             :func:`~simulacra.analysis.regeneration.summarize_regeneration`.
         seed: bootstrap seed.
+        probes: optional output of :func:`~simulacra.analysis.probes.probe_curves`
+            grouped by ``by`` without ``agent``.
 
     Returns:
-        One row per group: ``by``, ``half_life_median``, ``half_life_low``,
-        ``half_life_high``, ``share_censored``, ``n``, ``final_entropy_mean``,
-        ``final_entropy_low``, ``final_entropy_high`` and, with a regeneration
-        table, ``commitment_mean``, ``regen_belief_entropy_mean`` and
-        ``regen_n``.
+        One row per group: ``by``, ``n_runs`` (runs in the group), ``few_runs``
+        (fewer than 3: intervals not to be trusted), ``half_life_median``,
+        ``half_life_low``, ``half_life_high``, ``share_censored``, ``n``,
+        ``final_entropy_mean``, ``final_entropy_low``, ``final_entropy_high``;
+        with probes, ``probe.<name>.<option>.turn<t>.mean`` / ``.low`` / ``.high``
+        (the first option only of a two-option probe); with a regeneration table,
+        ``commitment_mean``, ``regen_belief_entropy_mean`` and ``regen_n``.
     """
     hl = summarize_half_life(half_lives, by=by, n_boot=N_BOOT, seed=seed).rename(
         columns={"median": "half_life_median", "low": "half_life_low", "high": "half_life_high"}
     )
+    runs = metrics.groupby(by, sort=True, dropna=False)["run_id"].nunique().rename("n_runs")
+    runs = runs.reset_index()
+    runs["few_runs"] = runs["n_runs"] < MIN_RUNS_FOR_BAND
     last = metrics[metrics["turn"] == metrics.groupby(["run_id", "agent"])["turn"].transform("max")]
     rng = np.random.default_rng(seed)
     rows = []
@@ -192,7 +252,9 @@ def summary_table(
     final = pd.DataFrame(
         rows, columns=[*by, "final_entropy_mean", "final_entropy_low", "final_entropy_high"]
     )
-    out = hl.merge(final, on=by, how="left", sort=False)
+    out = runs.merge(hl, on=by, how="left", sort=False).merge(final, on=by, how="left", sort=False)
+    if probes is not None and not probes.empty:
+        out = out.merge(_probe_columns(probes, by), on=by, how="left", sort=False)
     if regeneration is not None and not regeneration.empty:
         regen = (
             regeneration.groupby(by, sort=True, dropna=False)
@@ -216,14 +278,11 @@ def _compact(table: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, str
     return table.assign(**{name: values.agg("\n".join, axis=1)}), name
 
 
-def _legend_outside(fig: Figure, n_lines: int) -> None:
-    """Move a long legend to the right of the axes so it hides no curve."""
-    if n_lines <= 3:
-        return
-    ax = fig.axes[0]
-    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-    width, height = fig.get_size_inches()
-    fig.set_size_inches(width + 4.0, height)
+def _widen_for_legend(fig: Figure, n_lines: int) -> None:
+    """Give a figure with a long legend right of its axes the room to keep them readable."""
+    if n_lines > 3:
+        width, height = fig.get_size_inches()
+        fig.set_size_inches(width + 2.5, height)
 
 
 def _save(fig: Figure, path: Path, written: list[Path]) -> None:
@@ -232,24 +291,90 @@ def _save(fig: Figure, path: Path, written: list[Path]) -> None:
     written.append(path)
 
 
-def write_report(directory: str | os.PathLike[str], out: str | os.PathLike[str]) -> list[Path]:
-    """Write the figures (PNG) and ``summary.csv`` of a run or sweep directory.
+def paired_final_entropy(metrics: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Paired differences of the final normalised entropy, for a sweep with paired seeds.
+
+    For every grid key with several values, each value is compared with the key's
+    first value, replicate by replicate and agent by agent, within the values of
+    the other keys (:func:`~simulacra.analysis.paired.paired_differences`).
+
+    Returns:
+        The rows of every key, with columns ``key`` (the compared grid key), the
+        grid keys, ``agent``, ``baseline``, ``difference``, ``low``, ``high`` and
+        ``n_pairs``; empty when no key has several values.
+    """
+    last = metrics[metrics["turn"] == metrics.groupby(["run_id", "agent"])["turn"].transform("max")]
+    parts = []
+    for key in keys:
+        levels = list(pd.unique(last[key]))
+        if len(levels) < 2:
+            continue
+        others = [k for k in keys if k != key]
+        part = paired_differences(
+            last,
+            "normalized_entropy",
+            key,
+            levels[0],
+            pair=["replicate"],
+            by=[*others, "agent"],
+            n_boot=N_BOOT,
+        )
+        parts.append(part.assign(key=key))
+    if not parts:
+        return pd.DataFrame()
+    table = pd.concat(parts, ignore_index=True)
+    first = ["key", *keys, "agent"]
+    return table[[*first, *[c for c in table.columns if c not in first]]]
+
+
+def heatmap_run(data: ReportData, run_id: str | None = None) -> str:
+    """The run whose posteriors the heatmap shows: ``run_id``, or the first run.
+
+    Raises:
+        SimulacraError: ``run_id`` is not a run of the report's tables.
+    """
+    runs = data.run_ids
+    if run_id is None:
+        return runs[0]
+    if str(run_id) not in runs:
+        shown = ", ".join(runs[:8]) + (f", ... ({len(runs)} runs)" if len(runs) > 8 else "")
+        raise SimulacraError(f"--run {run_id}: no completed run with that id; the runs are {shown}")
+    return str(run_id)
+
+
+def _safe_name(text: str) -> str:
+    """A file-name-safe version of a probe or agent name."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(text))
+
+
+def write_report(
+    directory: str | os.PathLike[str] | ReportData,
+    out: str | os.PathLike[str],
+    *,
+    run_id: str | None = None,
+) -> list[Path]:
+    """Write the figures (PNG), ``summary.csv`` and the tables behind them.
 
     Args:
-        directory: a run directory or a sweep directory.
+        directory: a run directory or a sweep directory, or its
+            :func:`load_report_data`.
         out: the folder for the figures (created if needed; files are replaced).
+        run_id: the run whose agents the posterior heatmap shows; the first run
+            (:func:`heatmap_run`) when None.
 
     Returns:
         The paths written, figures first.
 
     Raises:
-        SimulacraError: ``directory`` is neither a run nor a sweep directory, or
-            holds no completed run.
+        SimulacraError: ``directory`` is neither a run nor a sweep directory,
+            holds no completed run, or has no run ``run_id``.
     """
-    data = load_report_data(directory)
+    data = directory if isinstance(directory, ReportData) else load_report_data(directory)
+    shown_run = heatmap_run(data, run_id)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    tables: list[Path] = []
     keys = data.grid_keys
     agents = data.agent_names
     several = len(agents) > 1
@@ -265,16 +390,20 @@ def write_report(directory: str | os.PathLike[str], out: str | os.PathLike[str])
             )
             fig = plot_entropy_curves(curves, group=keys)
             fig.axes[0].set_title(f"collapse of the superposition: {agent}")
-            _legend_outside(fig, curves[keys].drop_duplicates().shape[0])
-            _save(fig, out / f"entropy_curves_{agent}.png", written)
+            _widen_for_legend(fig, curves[keys].drop_duplicates().shape[0])
+            _save(fig, out / f"entropy_curves_{_safe_name(agent)}.png", written)
     else:
         group = keys or ["agent"]
         curves = collapse_curves(metrics, by=group, n_boot=N_BOOT)
         fig = plot_entropy_curves(curves, group=group)
-        _legend_outside(fig, curves[group].drop_duplicates().shape[0])
+        _widen_for_legend(fig, curves[group].drop_duplicates().shape[0])
         _save(fig, out / "entropy_curves.png", written)
 
-    _save(plot_posterior_heatmap(data.beliefs), out / "posterior_heatmap.png", written)
+    _save(
+        plot_posterior_heatmap(data.beliefs, run_id=shown_run),
+        out / "posterior_heatmap.png",
+        written,
+    )
 
     strips = [*keys, "agent"] if several else keys
     table, column = _compact(half_lives, strips)
@@ -282,6 +411,17 @@ def write_report(directory: str | os.PathLike[str], out: str | os.PathLike[str])
     n_strips = table[column].nunique() if column else 1
     fig.set_size_inches(max(7.5, 1.5 * n_strips + 3.5), 4.5)
     _save(fig, out / "half_life_distribution.png", written)
+
+    probes = probe_curves(data.probes, by=keys, n_boot=N_BOOT) if not data.probes.empty else None
+    if probes is not None and not probes.empty:
+        for probe in pd.unique(probes["probe"]):
+            fig = plot_probe_curves(probes, probe=probe, group=keys or None)
+            _save(fig, out / f"probe_{_safe_name(probe)}.png", written)
+        probes_path = out / "probes.csv"
+        probes.to_csv(probes_path, index=False)
+        tables.append(probes_path)
+    else:
+        probes = None
 
     regen_summary = None
     if not data.regeneration.empty:
@@ -298,10 +438,16 @@ def write_report(directory: str | os.PathLike[str], out: str | os.PathLike[str])
         _save(fig, out / "commitment_vs_entropy.png", written)
         regen_path = out / "regeneration.csv"
         regen_summary.to_csv(regen_path, index=False)
-        written.append(regen_path)
+        tables.append(regen_path)
 
-    summary = summary_table(metrics, half_lives, [*keys, "agent"], regen_summary)
+    if data.paired and keys and "replicate" in metrics.columns:
+        paired = paired_final_entropy(metrics, keys)
+        if not paired.empty:
+            paired_path = out / "paired_differences.csv"
+            paired.to_csv(paired_path, index=False)
+            tables.append(paired_path)
+
+    summary = summary_table(metrics, half_lives, [*keys, "agent"], regen_summary, probes=probes)
     summary_path = out / "summary.csv"
     summary.to_csv(summary_path, index=False)
-    written.append(summary_path)
-    return written
+    return [*written, *tables, summary_path]

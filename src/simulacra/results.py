@@ -108,14 +108,26 @@ class RunResult:
         return target
 
     def summary(self) -> pd.DataFrame:
-        """Per agent: MAP simulacrum and normalised entropy at the first and last turn."""
+        """Per agent: MAP simulacrum and normalised entropy at the first and last turn.
+
+        The MAP simulacra are the agent's own (``map_start`` and ``map_end`` of the
+        agents table: ties broken by the run's random generator); runs without
+        them fall back to the first most probable row.
+        """
+        own = {}
+        if {"map_start", "map_end"} <= set(self.agents.columns):
+            own = {
+                row.agent: {"first": row.map_start, "last": row.map_end}
+                for row in self.agents.itertuples()
+            }
         rows = []
         for agent, table in self.beliefs.groupby("agent", sort=False):
             row: dict[str, Any] = {"agent": agent}
             for label, turn in (("first", table["turn"].min()), ("last", table["turn"].max())):
                 at = table[table["turn"] == turn]
                 probs = at["posterior"].to_numpy(dtype=float)
-                row[f"map_{label}"] = at["simulacrum"].iloc[int(probs.argmax())]
+                fallback = at["simulacrum"].iloc[int(probs.argmax())]
+                row[f"map_{label}"] = own.get(agent, {}).get(label, fallback)
                 with np.errstate(divide="ignore"):
                     row[f"entropy_{label}"] = normalized_entropy(np.log(probs))
             rows.append(row)

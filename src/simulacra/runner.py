@@ -1,8 +1,8 @@
 """Running a scenario: from a Scenario and a seed to a RunResult.
 
 The engine for a model is loaded once per process and shared by every run of that
-process (:func:`get_engine`); each run starts by clearing its cache, so results do
-not depend on what ran before.
+process (:mod:`simulacra.llm.cache`); each run starts by clearing its cache, so
+results do not depend on what ran before.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from simulacra.llm import cache
+from simulacra.llm.cache import DEFAULT_N_CTX, clear_engines
 from simulacra.llm.engine import Engine, EngineStats
 from simulacra.model import DialogueModel
 from simulacra.results import RunResult, package_versions
@@ -22,37 +24,40 @@ from simulacra.scenario import ModelSpec, Scenario, load_scenario
 
 __all__ = ["clear_engines", "default_run_id", "get_engine", "run"]
 
-DEFAULT_N_CTX = 8192
-_ENGINES: dict[tuple[Any, ...], Engine] = {}
-
 Progress = Callable[[DialogueModel], None]
 """Called after every turn with the model (for progress displays)."""
 
 
-def get_engine(spec: ModelSpec, *, n_threads: int | None = None) -> Engine:
-    """The process-wide engine for a model spec, loaded on first use.
+def get_engine(
+    model: ModelSpec | str | os.PathLike[str] | None = None,
+    *,
+    n_ctx: int | None = None,
+    n_threads: int | None = None,
+) -> Engine:
+    """The process-wide engine for a scenario's model spec, or a model name or path.
+
+    A thin layer over :func:`simulacra.llm.cache.get_engine` that reads a
+    :class:`~simulacra.scenario.ModelSpec`; explicit arguments win over the spec.
 
     Args:
-        spec: the scenario's model settings.
-        n_threads: overrides ``spec.n_threads`` (sweep workers share the cores).
+        model: the scenario's model settings, a registry name, a GGUF path, or None
+            for the embedded default model.
+        n_ctx: the context size; default the spec's, else ``DEFAULT_N_CTX``.
+        n_threads: CPU threads; default the spec's, else every core (sweep workers
+            pass their share).
 
     Returns:
         The engine.
     """
-    threads = n_threads or spec.n_threads
-    key = (spec.name, spec.path, spec.n_ctx or DEFAULT_N_CTX, threads)
-    engine = _ENGINES.get(key)
-    if engine is None:
-        engine = Engine.load(spec.path or spec.name, n_ctx=key[2], n_threads=threads)
-        _ENGINES[key] = engine
-    return engine
-
-
-def clear_engines() -> None:
-    """Close every cached engine."""
-    for engine in _ENGINES.values():
-        engine.close()
-    _ENGINES.clear()
+    n_gpu_layers = 0
+    if isinstance(model, ModelSpec):
+        n_ctx = n_ctx or model.n_ctx
+        n_threads = n_threads or model.n_threads
+        n_gpu_layers = model.n_gpu_layers
+        model = model.path or model.name
+    return cache.get_engine(
+        model, n_ctx=n_ctx or DEFAULT_N_CTX, n_threads=n_threads, n_gpu_layers=n_gpu_layers
+    )
 
 
 def default_run_id(scenario: Scenario, seed: int) -> str:
@@ -108,6 +113,8 @@ def run(
             "agent": [a.name for a in scenario.agents],
             "persona_mode": [a.persona for a in scenario.agents],
             "assigned": [a.assigned for a in scenario.agents],
+            "map_start": [model.map_start[a.name] for a in scenario.agents],
+            "map_end": [a.map_simulacrum() for a in model.persona_agents],
         }
     )
     tables["agents"] = agents
@@ -121,14 +128,8 @@ def run(
         "seed": seed,
         "scenario": scenario.to_dict(),
         "scenario_source": scenario.source,
-        "model": {
-            "name": engine.model_info.name,
-            "path": str(engine.model_path),
-            "sha256": engine.sha256,
-            "chat_format": engine.chat.name,
-            "n_ctx": engine.n_ctx,
-            "n_threads": engine.n_threads,
-        },
+        # every engine setting that changes the numbers (see Engine.config)
+        "model": {**engine.config, "chat_format": engine.chat.name},
         "versions": package_versions(),
         "timings": {
             "wall_s": wall,

@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 __all__ = [
+    "MAP_TIE_TOLERANCE",
     "Superposition",
     "effective_number",
     "entropy",
@@ -41,6 +42,9 @@ __all__ = [
 
 Normalize = Literal["none", "per_token"]
 _NORMALIZE_MODES: tuple[str, ...] = ("none", "per_token")
+
+MAP_TIE_TOLERANCE = 1e-9
+"""Log probabilities (nats) this close to the largest count as tied for the MAP."""
 
 
 # --------------------------------------------------------------------------- maths
@@ -284,6 +288,7 @@ class Superposition:
         self.log_probs: np.ndarray = self.log_prior.copy()
         self.log_probs_previous: np.ndarray = self.log_prior.copy()
         self.n_updates: int = 0
+        self._map_choice: str | None = None  # a tie broken by map(rng), kept while still tied
 
     # -- state -------------------------------------------------------------------
 
@@ -361,9 +366,63 @@ class Superposition:
         """``KL(pi_t || pi_{t-1})``: information gained by the last update, in nats."""
         return kl_divergence(self.log_probs, self.log_probs_previous)
 
-    def map(self) -> str:
-        """Return the most probable simulacrum; ties go to the first in :attr:`names`."""
-        return self.names[int(np.argmax(self.log_probs))]
+    def map_candidates(self, tolerance: float = MAP_TIE_TOLERANCE) -> tuple[str, ...]:
+        """The simulacra tied for the highest probability, in :attr:`names` order.
+
+        Args:
+            tolerance: how far below the largest log probability (in nats) a
+                simulacrum may be and still count as tied; ``>= 0``.
+
+        Returns:
+            Every name whose log probability is within ``tolerance`` of the maximum
+            (at least one).
+
+        Raises:
+            ValueError: if ``tolerance`` is negative or not finite.
+
+        """
+        tolerance = float(tolerance)
+        if not np.isfinite(tolerance) or tolerance < 0:
+            raise ValueError(f"tolerance must be finite and >= 0, got {tolerance}")
+        top = self.log_probs.max()
+        tied = np.flatnonzero(self.log_probs >= top - tolerance)
+        return tuple(self.names[int(k)] for k in tied)
+
+    def map(
+        self, rng: np.random.Generator | None = None, *, tolerance: float = MAP_TIE_TOLERANCE
+    ) -> str:
+        """Return the most probable simulacrum, breaking ties explicitly.
+
+        Simulacra whose log probability is within ``tolerance`` nats of the largest
+        are tied (:meth:`map_candidates`); under a flat prior every simulacrum is.
+
+        - Without ``rng``, a tie goes to the first tied name in :attr:`names`
+          (deterministic, but it makes list order matter).
+        - With ``rng``, a tie is broken by one uniform draw ``rng.integers(n_tied)``.
+          The chosen name is remembered: as long as it stays tied for the maximum,
+          every later call (with or without ``rng``) returns it and draws nothing,
+          so an agent does not switch between equally likely personas from one
+          call to the next. An update that leaves it below the maximum forgets it.
+          Without a tie no random number is drawn, so the stream of ``rng``
+          changes only where list order would otherwise have decided.
+
+        Args:
+            rng: the generator to break ties with (a model passes its own
+                ``model.rng``, so the choice is seeded by the scenario seed).
+            tolerance: the tie tolerance in nats, ``>= 0``.
+
+        Returns:
+            The MAP simulacrum's name.
+
+        """
+        tied = self.map_candidates(tolerance)
+        if self._map_choice in tied:
+            return self._map_choice
+        self._map_choice = None
+        if len(tied) == 1 or rng is None:
+            return tied[0]
+        self._map_choice = tied[int(rng.integers(len(tied)))]
+        return self._map_choice
 
     def sample(self, rng: np.random.Generator) -> str:
         """Draw one simulacrum name from the current distribution.
@@ -388,6 +447,7 @@ class Superposition:
         new.log_probs = self.log_probs.copy()
         new.log_probs_previous = self.log_probs_previous.copy()
         new.n_updates = self.n_updates
+        new._map_choice = self._map_choice
         return new
 
     def __repr__(self) -> str:

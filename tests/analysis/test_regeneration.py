@@ -14,11 +14,11 @@ from simulacra.analysis.regeneration import (
     SUMMARY_COLUMNS,
     commitment,
     label_entropy,
-    regenerate,
     summarize_regeneration,
 )
 from simulacra.errors import ScenarioError
 from simulacra.model import DialogueModel
+from simulacra.regeneration import regenerate
 from simulacra.results import load_run
 from simulacra.runner import run
 from simulacra.scenario import RegenerationSpec, load_scenario, parse_scenario

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from naive_scorer import NaiveScorer
 
-from simulacra.errors import ModelLoadError, ModelNotFoundError
+from simulacra.errors import ModelLoadError, ModelNotFoundError, SimulacraWarning
 from simulacra.llm.chat import Message, render_dialogue
 from simulacra.llm.engine import Engine, _log_softmax_at
 
@@ -73,7 +73,7 @@ def test_loglik_matches_naive_after_evictions(naive):
                 gaps.append(mean_abs_gap(small, naive, prompts, text))
                 history.append(Message("ada" if i % 2 == 0 else "bob", text))
         assert small.stats.evictions > 0
-        assert sum("evicting" in str(w.message) for w in caught) == 1, "warn once"
+        assert sum(issubclass(w.category, SimulacraWarning) for w in caught) == 1, "warn once"
     assert max(gaps) < 0.02, gaps
 
 
@@ -83,7 +83,7 @@ def test_kv_streams_agree_with_naive_and_with_the_shared_cache(engine, naive):
         Engine.load(n_ctx=4096, n_seq_max=8, kv_streams=True) as streams,
         warnings.catch_warnings(),
     ):
-        warnings.simplefilter("ignore", RuntimeWarning)  # the small pool evicts for choices
+        warnings.simplefilter("ignore", SimulacraWarning)  # the small pool evicts for choices
         assert streams.n_ctx_seq == 512
         history: list[Message] = []
         gaps = []
@@ -167,6 +167,87 @@ def test_choice_sums_to_one_and_ignores_option_order(engine):
     np.testing.assert_allclose(forward, backward, atol=2e-3)
     capital = engine.choice("The capital of France is", [" Paris", " a banana"])
     assert capital[0] > 0.9
+
+
+def test_option_logprobs_read_single_tokens_at_one_position(engine, naive):
+    asked = [Message("bob", "How happy are you, from 1 to 7?")]
+    prompt = render_dialogue(engine.chat, PERSONAS[0], asked, owner="ada")
+    points = [str(k) for k in range(1, 8)]
+    assert all(len(engine.tokenize(p)) == 1 for p in points)
+    engine.reset()
+    before = engine.stats.tokens_decoded
+    values = engine.option_logprobs([(prompt, points)])[0]
+    tokens = engine.prompt_tokens(prompt)
+    # Seven options of one token: one decode of the prompt, nothing more.
+    assert engine.stats.tokens_decoded - before == len(tokens)
+    reference = [
+        naive.token_logprobs(np.concatenate([tokens, engine.tokenize(p)]), len(tokens))[0]
+        for p in points
+    ]
+    np.testing.assert_allclose(values, reference, atol=0.02)
+    assert np.all(values < 0) and np.exp(values).sum() <= 1 + 1e-6
+
+
+def test_option_logprobs_mix_single_and_longer_options_like_choice(engine, naive):
+    question = "Question: Is fire hot? Answer:"
+    mixed = [" yes", " no", " it depends on the kind of fire"]
+    assert [len(engine.tokenize(o)) for o in mixed][:2] == [1, 1]
+    prompt = render_dialogue(engine.chat, PERSONAS[1], [], owner="ada")
+    values = engine.option_logprobs([(question, mixed), (prompt, ["Hello there.", "Hi"])])
+    for (text, options), row in zip(
+        [(question, mixed), (prompt, ["Hello there.", "Hi"])], values, strict=True
+    ):
+        tokens = engine.prompt_tokens(text)
+        reference = [
+            naive.token_logprobs(np.concatenate([tokens, engine.tokenize(o)]), len(tokens)).sum()
+            for o in options
+        ]
+        np.testing.assert_allclose(row, reference, atol=0.05)
+    probabilities = np.exp(values[0] - values[0].max())
+    np.testing.assert_allclose(
+        probabilities / probabilities.sum(), engine.choice(question, mixed), atol=1e-3
+    )
+    with pytest.raises(ValueError, match="at least one option"):
+        engine.option_logprobs([(question, [])])
+    with pytest.raises(ValueError, match="is empty"):
+        engine.option_logprobs([(question, ["yes", ""])])
+
+
+def test_a_lone_token_over_a_full_cache_matches_a_fresh_decode(engine):
+    """A one-token decode over 512+ cache cells takes llama.cpp's split-KV path.
+
+    That path gave logits up to 0.6 away from the usual one (2 threads); the engine
+    pads such micro-batches with a throwaway companion token so they never take it.
+    """
+    asked = [Message("bob", "Pick a digit.")]
+    prompt = render_dialogue(engine.chat, PERSONAS[2], asked, owner="ada")
+    digits = [str(k) for k in range(10)]
+    engine.reset()
+    fresh = engine.option_logprobs([(prompt, digits)])[0]
+    filler = " ".join(["The quick brown fox jumps over the lazy dog."] * 70)
+    engine.loglik(["Zebra"], filler)  # 700 more cells: attention now spans 768+
+    assert sum(len(s.tokens) for s in engine._pool) > 600
+    # The prompt is cached: only its last token is decoded again, alone.
+    before = engine.stats.tokens_decoded
+    again = engine.option_logprobs([(prompt, digits)])[0]
+    assert engine.stats.tokens_decoded - before == 1
+    np.testing.assert_allclose(again, fresh, atol=1e-5)
+
+
+def test_generate_with_per_prompt_seeds_ignores_the_batch(engine):
+    prompts = [render_dialogue(engine.chat, p, [], owner="ada") for p in PERSONAS]
+    engine.reset()
+    together = engine.generate(prompts, max_tokens=16, seeds=[11, 12, 13], stop=["\n"])
+    engine.reset()
+    alone = engine.generate(prompts[2:], max_tokens=16, seeds=[13], stop=["\n"])
+    assert alone == together[2:]
+    engine.reset()
+    flipped = engine.generate(prompts[::-1], max_tokens=16, seeds=[13, 12, 11], stop=["\n"])
+    assert flipped == together[::-1]
+    with pytest.raises(ValueError, match="3 seeds for 2 prompts"):
+        engine.generate(prompts[:2], seeds=[1, 2, 3])
+    with pytest.raises(ValueError, match="non-negative"):
+        engine.generate(prompts[:1], seeds=[-1])
 
 
 def test_generate_is_batched_seeded_and_stops(engine):

@@ -16,8 +16,9 @@ to tidy DataFrames:
 - :func:`bootstrap_ci`, :func:`collapse_curves`, :func:`summarize_half_life`:
   group summaries with percentile-bootstrap confidence intervals.
 
-The quantities follow PROTOCOLS.md §1 (Shanahan, McDonell & Reynolds, "Role play
-with large language models", Nature 2023).
+The quantities follow Shanahan, McDonell & Reynolds ("Role play with large
+language models", Nature 2023); ``docs/reading-the-report.md`` defines them for
+readers of a report.
 
 Every column of ``beliefs`` other than the six above is a *grouping column* (grid
 parameters, ``replicate``, ...). Grouping columns must be constant within each

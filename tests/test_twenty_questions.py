@@ -9,23 +9,18 @@ import pandas as pd
 import pytest
 
 from simulacra.analysis.twenty_questions import (
-    OBJECTS,
-    QUESTIONS,
     consistency_share,
-    main,
-    play,
-    play_games,
     reveal_entropy,
     summarize,
     summarize_games,
 )
-from simulacra.runner import get_engine
-from simulacra.scenario import ModelSpec
+from simulacra.llm.cache import get_engine
+from simulacra.twenty_questions import OBJECTS, QUESTIONS, main, play, play_games
 
 
 @pytest.fixture(scope="module")
 def engine():
-    return get_engine(ModelSpec(name="smollm2-135m-instruct", n_ctx=2048, n_threads=1))
+    return get_engine("smollm2-135m-instruct", n_ctx=2048, n_threads=1)
 
 
 @pytest.fixture(scope="module")

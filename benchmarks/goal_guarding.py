@@ -1,0 +1,296 @@
+"""Benchmark: the goal-guarding battery's quick design, engine vs naive scoring vs raw decode.
+
+In one run, on one model (default: the embedded SmolLM2-135M-Instruct):
+
+- the engine pass: every unit of the design run as the battery runner runs it (a
+  cleared cache per unit; the decisions of a unit in one batched ``ask`` call, the
+  peer dialogue generated, the subject's beliefs updated). Its wall time is the
+  design's wall time on this machine;
+- naive scoring: every decision prompt × option order scored from an empty cache,
+  one at a time, as peer frameworks do. Scoring all of them would take far longer
+  than the engine pass, so a random sample of ``--naive-sample`` prompt × order
+  pairs is timed and the total is extrapolated (reported as ``naive_s`` with
+  ``naive_sampled``); ``speedup`` is that total over the engine's time inside
+  ``ask`` for the same decisions;
+- raw decode: the exact ``llama_decode`` batches (and KV-cache copies and removals)
+  the engine issued, replayed with no Python bookkeeping, no prefix search and no
+  log-softmax: ``engine_over_raw`` is the engine's token throughput over raw.
+
+It also counts the battery's unique tokens (the prefix trie of every decision
+prompt with its options; the least any cache could decode for the decisions) and
+estimates the ``full`` design's wall time from the quick run's seconds per decision
+in each kind of unit (no-peer, dialogue, other channels): an estimate, not a run.
+
+Run alone on an idle machine: ``python benchmarks/goal_guarding.py --json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+
+from simulacra.batteries.base import RunOptions
+from simulacra.batteries.goal_guarding import load
+from simulacra.batteries.goal_guarding import run as run_module
+from simulacra.batteries.goal_guarding.design import unit_items
+from simulacra.instruments.choice import choice_text, option_orders
+from simulacra.instruments.respondent import question_prompt
+from simulacra.llm import engine as engine_module
+from simulacra.llm.engine import Engine
+
+ROOT = Path(__file__).resolve().parent.parent
+BATTERY = ROOT / "scenarios" / "goal_guarding"
+
+
+class Recorder:
+    """Logs the engine's decode batches and KV-cache operations, and times ``ask``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.log: list[tuple] = []
+        self.questions: list[tuple[list[str], list[str]]] = []
+        self.ask_s = 0.0
+        self._originals: dict[str, object] = {}
+
+    def __enter__(self) -> Recorder:
+        engine, log = self.engine, self.log
+        decode = engine._decode
+
+        def logged_decode(n_tokens, pinned):
+            seq = [int(engine._batch.seq_id[b][0]) for b in range(n_tokens)]
+            log.append(
+                (
+                    "decode",
+                    engine._batch_token[:n_tokens].copy(),
+                    engine._batch_pos[:n_tokens].copy(),
+                    engine._batch_logits[:n_tokens].copy(),
+                    np.array(seq, dtype=np.int32),
+                )
+            )
+            return decode(n_tokens, pinned)
+
+        engine._decode = logged_decode
+        for name in ("llama_memory_seq_cp", "llama_memory_seq_rm", "llama_memory_clear"):
+            original = getattr(engine_module.llama_cpp, name)
+            self._originals[name] = original
+
+            def wrapped(*args, _name=name, _original=original):
+                log.append((_name, args[1:]))
+                return _original(*args)
+
+            setattr(engine_module.llama_cpp, name, wrapped)
+        ask = run_module.ask
+        self._originals["ask"] = ask
+
+        def timed_ask(engine_, items, *, seed=0):
+            fmt = engine_.chat
+            for respondent, choice in items:
+                for order in option_orders(len(choice.options)):
+                    listed = [choice.options[j] for j in order]
+                    prompt = question_prompt(fmt, respondent, choice_text(choice.question, listed))
+                    self.questions.append((prompt, [fmt.body(o) for o in listed]))
+            started = time.perf_counter()
+            answers = ask(engine_, items, seed=seed)
+            self.ask_s += time.perf_counter() - started
+            return answers
+
+        run_module.ask = timed_ask
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        del self.engine._decode
+        run_module.ask = self._originals.pop("ask")
+        for name, original in self._originals.items():
+            setattr(engine_module.llama_cpp, name, original)
+
+
+def replay(engine: Engine, log: list[tuple]) -> tuple[float, int]:
+    """The logged batches through bare llama_decode; seconds inside llama_decode, tokens."""
+    engine.reset()
+    memory = engine._memory
+    seconds, tokens = 0.0, 0
+    for entry in log:
+        kind = entry[0]
+        if kind == "decode":
+            _, token, pos, logits, seq = entry
+            n = len(token)
+            engine._batch_token[:n] = token
+            engine._batch_pos[:n] = pos
+            engine._batch_logits[:n] = logits
+            for b in range(n):
+                engine._batch.seq_id[b][0] = int(seq[b])
+            engine._batch_nseq[:n] = 1
+            engine._batch.n_tokens = n
+            began = time.perf_counter()
+            status = llama_cpp.llama_decode(engine._ctx, engine._batch)
+            seconds += time.perf_counter() - began
+            if status != 0:
+                raise RuntimeError(f"replayed llama_decode failed with status {status}")
+            tokens += n
+        elif kind == "llama_memory_clear":
+            llama_cpp.llama_memory_clear(memory, *entry[1])
+        elif kind == "llama_memory_seq_cp":
+            llama_cpp.llama_memory_seq_cp(memory, *entry[1])
+        else:
+            llama_cpp.llama_memory_seq_rm(memory, *entry[1])
+    return seconds, tokens
+
+
+def unique_tokens(engine: Engine, questions: list[tuple[list[str], list[str]]]) -> int:
+    """Tokens of the prefix trie of every prompt + option sequence."""
+    sequences = sorted(
+        tuple(np.concatenate([engine.prompt_tokens(prompt), engine.tokenize(option)]).tolist())
+        for prompt, options in questions
+        for option in options
+    )
+    total, previous = 0, ()
+    for seq in sequences:
+        common = 0
+        for a, b in zip(seq, previous, strict=False):
+            if a != b:
+                break
+            common += 1
+        total += len(seq) - common
+        previous = seq
+    return total
+
+
+def naive(
+    engine: Engine, questions: list, sample: int, rng: np.random.Generator
+) -> tuple[float, int, int]:
+    """Seconds and tokens to score ``sample`` random prompt × order pairs from an empty cache."""
+    picked = rng.choice(len(questions), size=min(sample, len(questions)), replace=False)
+    seconds, tokens = 0.0, 0
+    for index in picked:
+        engine.reset()
+        before = engine.stats.tokens_decoded
+        started = time.perf_counter()
+        engine.option_logprobs([questions[index]])
+        seconds += time.perf_counter() - started
+        tokens += engine.stats.tokens_decoded - before
+    return seconds, tokens, len(picked)
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr, so that a killed run still tells what it measured."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def kind_of(channel: str) -> str:
+    return channel if channel in ("none", "dialogue") else "channel"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--battery", default=str(BATTERY), help="battery directory")
+    parser.add_argument("--design", default="quick")
+    parser.add_argument(
+        "--model", default="smollm2-135m-instruct", help="registry name or GGUF path"
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--naive-sample", type=int, default=24, help="prompt x order pairs timed naively"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-units", type=int, default=None, help="run only the first N units")
+    args = parser.parse_args()
+
+    battery = load(args.battery)
+    planned = battery.plan(RunOptions(design=args.design, models=(args.model,)))
+    units = planned[: args.max_units] if args.max_units else planned
+    engine = Engine.load(args.model, n_ctx=battery.n_ctx, n_threads=args.threads)
+
+    unit_s, unit_items_n, unit_kind = [], [], []
+    started_all = time.perf_counter()
+    with Recorder(engine) as recorder:
+        before = engine.stats.tokens_decoded
+        for unit in units:
+            engine.reset()
+            started = time.perf_counter()
+            tables = battery.run_unit(unit, engine)
+            unit_s.append(time.perf_counter() - started)
+            unit_items_n.append(len(tables["decisions"]))
+            unit_kind.append(kind_of(unit.params["channel"]))
+            progress(f"{unit.unit_id}: {unit_s[-1]:.1f} s, {len(tables['decisions'])} decisions")
+        engine_tokens = engine.stats.tokens_decoded - before
+    wall_s = time.perf_counter() - started_all
+    engine_s = sum(unit_s)
+
+    progress(f"engine pass: {len(units)} units, {engine_s:.1f} s, {engine_tokens} tokens")
+    raw_s, raw_tokens = replay(engine, recorder.log)
+    progress(f"raw replay: {raw_s:.1f} s inside llama_decode for {raw_tokens} tokens")
+    unique = unique_tokens(engine, recorder.questions)
+    naive_sample_s, naive_sample_tokens, sampled = naive(
+        engine, recorder.questions, args.naive_sample, np.random.default_rng(args.seed)
+    )
+    progress(f"naive: {naive_sample_s:.1f} s for {sampled} prompt x order pairs")
+    naive_s = naive_sample_s / sampled * len(recorder.questions)
+
+    # The full design, estimated from the seconds per decision of each kind of unit.
+    rate: dict[str, float] = {}
+    for kind in ("none", "dialogue", "channel"):
+        seconds = sum(s for s, k in zip(unit_s, unit_kind, strict=True) if k == kind)
+        items = sum(n for n, k in zip(unit_items_n, unit_kind, strict=True) if k == kind)
+        if items:
+            rate[kind] = seconds / items
+    measured = set(rate)
+    for kind in ("dialogue", "channel", "none"):  # kinds not run (--max-units): the slowest rate
+        rate.setdefault(kind, max(rate.values()))
+    full = battery.spec.designs["full"]
+    full_units = battery.plan(RunOptions(design="full", models=(args.model,)))
+    full_items = {
+        u.unit_id: len(unit_items(battery.spec, full, u.params["channel"])) for u in full_units
+    }
+    full_estimated_s = sum(
+        full_items[u.unit_id] * rate[kind_of(u.params["channel"])] for u in full_units
+    )
+
+    result = {
+        "model": args.model,
+        "model_sha256": engine.sha256,
+        "n_threads": args.threads,
+        "design": args.design,
+        "units": len(units),
+        "units_planned": len(planned),
+        "decisions": int(sum(unit_items_n)),
+        "scoring_prompts": len(recorder.questions),
+        "wall_s": round(wall_s, 2),
+        "unit_s": [round(s, 2) for s in unit_s],
+        "engine_s": round(engine_s, 2),
+        "ask_s": round(recorder.ask_s, 2),
+        "engine_tokens": int(engine_tokens),
+        "unique_tokens": int(unique),
+        "engine_tokens_per_s": round(engine_tokens / engine_s, 1),
+        "raw_s": round(raw_s, 2),
+        "raw_tokens": int(raw_tokens),
+        "raw_tokens_per_s": round(raw_tokens / raw_s, 1),
+        "engine_over_raw": round((engine_tokens / engine_s) / (raw_tokens / raw_s), 3),
+        "naive_sampled": sampled,
+        "naive_sample_s": round(naive_sample_s, 2),
+        "naive_sample_tokens": int(naive_sample_tokens),
+        "naive_s": round(naive_s, 1),
+        "naive_s_is_extrapolated": sampled < len(recorder.questions),
+        "speedup": round(naive_s / recorder.ask_s, 2),
+        "full_units": len(full_units),
+        "full_decisions": int(sum(full_items.values())),
+        "full_estimated_s": round(full_estimated_s, 0),
+        "full_is_estimate": True,
+        "full_rates_measured_for": sorted(measured),
+        "targets": {"speedup": 3.0, "engine_over_raw": 0.8},
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>24}: {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,264 @@
+"""Benchmark: one batched Choice over 200 personas vs scoring every prompt from scratch.
+
+The workload of issue 9: 200 respondents, each a distinct persona prompt of about
+60 tokens, asked one shared question of about 120 tokens with two options, in both
+orders (so 400 prompts and 800 option continuations). In one run it measures:
+
+- the instruments path, :func:`simulacra.instruments.ask` on a reset engine: one
+  batched scoring call, each persona decoded once and shared by its two orders,
+  single-token options read at one position;
+- a naive baseline that scores every prompt x order x option from an empty cache,
+  one at a time (``engine.reset()`` then ``engine.loglik``), as peer frameworks do;
+- raw ``llama_decode`` throughput: the engine pass's own decode calls (and cache
+  copies) recorded and replayed on a reset context with no Python bookkeeping, no
+  tokenization and no log-softmax, timing only ``llama_decode``.
+
+The two answers are compared: the largest gap between the engine's and the naive
+probabilities is reported (``max_abs_gap``).
+
+Run alone on an idle machine: ``python benchmarks/instruments.py --json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from unittest import mock
+
+import llama_cpp
+import numpy as np
+
+from simulacra.instruments import Choice, Respondent, ask
+from simulacra.instruments.asking import instrument_text
+from simulacra.instruments.choice import choice_text, option_orders, softmax
+from simulacra.instruments.respondent import question_prompt
+from simulacra.llm.engine import Engine
+
+NAMES = [
+    "Amara", "Bjorn", "Chen", "Dolores", "Emeka", "Farida", "Gustavo", "Hana", "Ivan", "Jun",
+    "Kwame", "Leila", "Mateo", "Noor", "Olga", "Pradeep", "Quinn", "Rosa", "Sven", "Tamar",
+]  # fmt: skip
+JOBS = [
+    "nurse", "carpenter", "accountant", "bus driver", "school teacher", "software developer",
+    "farmer", "chef", "police officer", "librarian",
+]  # fmt: skip
+TOWNS = [
+    "a small fishing village",
+    "a busy capital city",
+    "a quiet mountain town",
+    "the suburbs",
+    "a farming county",
+]
+TRAITS = [
+    ("cautious", "thrifty"), ("generous", "talkative"), ("stubborn", "loyal"),
+    ("curious", "impulsive"), ("shy", "meticulous"), ("cheerful", "competitive"),
+]  # fmt: skip
+VALUES = ["honesty", "family", "financial security", "fairness", "personal freedom", "tradition"]
+QUESTION = (
+    "Here is a situation. You are walking home late on a rainy evening after a long and tiring "
+    "week. On the pavement outside a closed bakery you find a brown leather wallet. Inside there "
+    "are four hundred dollars in cash, two bank cards, a bus pass and an identity card with a "
+    "name and an address on the other side of town, about forty minutes away by bus. Nobody is "
+    "around, there are no cameras that you can see, and nobody would ever know what you decided "
+    "to do. You have been short of money this month and your rent is due on Monday. Thinking "
+    "about the kind of person you are, what would you most likely do with the wallet?"
+)
+OPTIONS = ("return the wallet with the money", "keep the cash")
+
+
+def personas(n: int) -> list[str]:
+    """``n`` distinct persona prompts of about 60 tokens."""
+    rng = np.random.default_rng(0)
+    out, seen = [], set()
+    while len(out) < n:
+        name = NAMES[rng.integers(len(NAMES))]
+        age = int(rng.integers(19, 80))
+        job = JOBS[rng.integers(len(JOBS))]
+        town = TOWNS[rng.integers(len(TOWNS))]
+        first, second = TRAITS[rng.integers(len(TRAITS))]
+        value = VALUES[rng.integers(len(VALUES))]
+        key = (name, age, job, town, first, value)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(
+            f"You are {name}, a {age}-year-old {job} from {town}. You are {first} and {second}, "
+            f"and what matters most to you is {value}. You answer questions about yourself "
+            "honestly, in the first person, with a short and direct reply."
+        )
+    return out
+
+
+def run_engine(engine: Engine, items: list) -> float:
+    engine.reset()
+    started = time.perf_counter()
+    ask(engine, items, seed=0)
+    return time.perf_counter() - started
+
+
+def run_naive(engine: Engine, items: list) -> tuple[float, int, list[np.ndarray]]:
+    """Every prompt x order x option scored from an empty cache, one at a time."""
+    total, tokens, answers = 0.0, 0, []
+    for respondent, choice in items:
+        per_order = []
+        for order in option_orders(len(choice.options)):
+            listed = [choice.options[j] for j in order]
+            prompt = question_prompt(engine.chat, respondent, choice_text(choice.question, listed))
+            values = []
+            for option in listed:
+                engine.reset()
+                before = engine.stats.tokens_decoded
+                started = time.perf_counter()
+                values.append(float(engine.loglik([prompt], engine.chat.body(option))[0]))
+                total += time.perf_counter() - started
+                tokens += engine.stats.tokens_decoded - before
+            row = np.zeros(len(order))
+            row[list(order)] = softmax(np.array(values))
+            per_order.append(row)
+        answers.append(np.mean(per_order, axis=0))
+    return total, tokens, answers
+
+
+def record_engine(engine: Engine, items: list) -> tuple[list, int]:
+    """The engine pass's llama.cpp calls, in order, and the tokens it decoded."""
+    calls: list[tuple] = []
+    decode, copy, remove = (
+        llama_cpp.llama_decode,
+        llama_cpp.llama_memory_seq_cp,
+        llama_cpp.llama_memory_seq_rm,
+    )
+
+    def recorded_decode(ctx, batch):
+        n = batch.n_tokens
+        seq = [batch.seq_id[b][0] for b in range(n)]
+        calls.append(
+            (
+                "decode",
+                np.ctypeslib.as_array(batch.token, shape=(n,)).copy(),
+                np.ctypeslib.as_array(batch.pos, shape=(n,)).copy(),
+                np.ctypeslib.as_array(batch.logits, shape=(n,)).copy(),
+                seq,
+            )
+        )
+        return decode(ctx, batch)
+
+    def recorded_copy(memory, *args):
+        calls.append(("copy", *args))
+        return copy(memory, *args)
+
+    def recorded_remove(memory, *args):
+        calls.append(("remove", *args))
+        return remove(memory, *args)
+
+    engine.reset()
+    before = engine.stats.tokens_decoded
+    with (
+        mock.patch.object(llama_cpp, "llama_decode", recorded_decode),
+        mock.patch.object(llama_cpp, "llama_memory_seq_cp", recorded_copy),
+        mock.patch.object(llama_cpp, "llama_memory_seq_rm", recorded_remove),
+    ):
+        ask(engine, items, seed=0)
+    return calls, engine.stats.tokens_decoded - before
+
+
+def run_raw(engine: Engine, calls: list) -> tuple[float, int]:
+    """Replay recorded calls on a reset context, timing only ``llama_decode``."""
+    engine.reset()
+    memory = llama_cpp.llama_get_memory(engine._ctx)
+    batch = engine._batch
+    total, tokens = 0.0, 0
+    for call in calls:
+        if call[0] == "copy":
+            llama_cpp.llama_memory_seq_cp(memory, *call[1:])
+        elif call[0] == "remove":
+            llama_cpp.llama_memory_seq_rm(memory, *call[1:])
+        else:
+            _, token, pos, logits, seq = call
+            n = len(token)
+            engine._batch_token[:n] = token
+            engine._batch_pos[:n] = pos
+            engine._batch_logits[:n] = logits
+            engine._batch_nseq[:n] = 1
+            for b, s in enumerate(seq):
+                batch.seq_id[b][0] = s
+            batch.n_tokens = n
+            started = time.perf_counter()
+            status = llama_cpp.llama_decode(engine._ctx, batch)
+            total += time.perf_counter() - started
+            assert status == 0, status
+            tokens += n
+    engine.reset()  # the pool's bookkeeping no longer matches the cache
+    return total, tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--prompts", type=int, default=200, help="personas (respondents)")
+    parser.add_argument("--model", default=None, help="registry name or GGUF path")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--repeats", type=int, default=3, help="engine passes (median)")
+    parser.add_argument(
+        "--options", nargs=2, default=list(OPTIONS), help="the two options (any length)"
+    )
+    args = parser.parse_args()
+
+    engine = Engine.load(args.model, n_ctx=16384, n_threads=args.threads)
+    choice = Choice("wallet", QUESTION, tuple(args.options))
+    items = [
+        (Respondent(f"p{k:03d}", text), choice) for k, text in enumerate(personas(args.prompts))
+    ]
+    persona_tokens = [len(engine.tokenize(r.system)) for r, _ in items]
+    question_tokens = len(engine.tokenize(instrument_text(choice)))
+    option_tokens = [len(engine.tokenize(engine.chat.body(o))) for o in choice.options]
+
+    ask(engine, items[:4], seed=0)  # warm-up
+    engine.reset()
+    answers = ask(engine, items, seed=0)
+    engine_tokens = engine.stats.tokens_decoded
+    before = engine.stats.tokens_decoded
+    passes = [run_engine(engine, items) for _ in range(max(1, args.repeats))]
+    engine_tokens = (engine.stats.tokens_decoded - before) // len(passes)
+    engine_s = float(np.median(passes))
+    calls, recorded_tokens = record_engine(engine, items)
+    raw_s, raw_tokens = run_raw(engine, calls)
+    naive_s, naive_tokens, naive_answers = run_naive(engine, items)
+    gap = max(
+        float(np.max(np.abs(np.array(a.probabilities) - b)))
+        for a, b in zip(answers, naive_answers, strict=True)
+    )
+    result = {
+        "model": engine.model_info.name,
+        "model_sha256": engine.sha256,
+        "n_threads": engine.n_threads,
+        "prompts": len(items),
+        "orders": len(option_orders(len(choice.options))),
+        "persona_tokens_mean": round(float(np.mean(persona_tokens)), 1),
+        "question_tokens": question_tokens,
+        "option_tokens": option_tokens,
+        "engine_s": round(engine_s, 4),
+        "engine_pass_s": [round(t, 4) for t in passes],
+        "naive_s": round(naive_s, 4),
+        "speedup": round(naive_s / engine_s, 3),
+        "engine_tokens": engine_tokens,
+        "naive_tokens": naive_tokens,
+        "raw_tokens": raw_tokens,
+        "recorded_tokens": recorded_tokens,
+        "engine_tokens_per_s": round(engine_tokens / engine_s, 1),
+        "naive_tokens_per_s": round(naive_tokens / naive_s, 1),
+        "raw_tokens_per_s": round(raw_tokens / raw_s, 1),
+        "engine_over_raw": round((engine_tokens / engine_s) / (raw_tokens / raw_s), 3),
+        "engine_ms_per_prompt": round(1000 * engine_s / len(items), 2),
+        "naive_ms_per_prompt": round(1000 * naive_s / len(items), 2),
+        "max_abs_gap": round(gap, 6),
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>22}: {value}")
+
+
+if __name__ == "__main__":
+    main()

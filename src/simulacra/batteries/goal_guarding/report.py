@@ -1,0 +1,121 @@
+"""The goal-guarding report: ``summary.csv``, the belief summary and the figures.
+
+:func:`write_report` is what ``simulacra report OUT --out FIG`` calls for a
+goal-guarding run. It summarises the run's tables with
+:mod:`simulacra.analysis.goal_guarding` (using the battery's ``[analysis]``
+settings, recorded in the manifest) and draws the figures of
+:mod:`simulacra.plots_goal_guarding`. Every file is written to a temporary name
+and renamed into place, so an interrupted report leaves no half-written file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib.pyplot as plt
+
+from simulacra.analysis.goal_guarding import StatSettings, belief_summary, summarize
+from simulacra.plots_goal_guarding import (
+    plot_controls_beside_effects,
+    plot_guarding_mass,
+    plot_par_forest,
+    plot_position_bias,
+    plot_rates_by_peer,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from simulacra.batteries.runner import BatteryResult
+
+__all__ = ["FIGURES", "stat_settings", "write_report"]
+
+DPI = 120
+FIGURES: tuple[str, ...] = (
+    "rates_by_peer.png",
+    "par_forest.png",
+    "controls_beside_effects.png",
+    "guarding_mass.png",
+    "position_bias.png",
+)
+"""The figures :func:`write_report` draws, by file name."""
+
+
+def stat_settings(manifest: Mapping[str, Any]) -> StatSettings:
+    """The analysis settings a run's manifest recorded (the defaults when absent)."""
+    analysis = (manifest.get("battery") or {}).get("analysis") or {}
+    default = StatSettings()
+    return StatSettings(
+        n_boot=int(analysis.get("bootstrap", default.n_boot)),
+        n_perm=int(analysis.get("permutations", default.n_perm)),
+        confidence=float(analysis.get("confidence", default.confidence)),
+        min_margin=float(analysis.get("min_margin", default.min_margin)),
+        seed=int(analysis.get("seed", default.seed)),
+    )
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through a temporary file in the same directory, then rename."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _save_csv(table: pd.DataFrame, path: Path, written: list[Path]) -> None:
+    _atomic(path, lambda tmp: table.to_csv(tmp, index=False))
+    written.append(path)
+
+
+def _save_figure(fig: Figure, path: Path, written: list[Path]) -> None:
+    try:
+        _atomic(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
+    finally:
+        plt.close(fig)
+    written.append(path)
+
+
+def write_report(result: BatteryResult, figdir: str | os.PathLike[str]) -> list[Path]:
+    """Write ``summary.csv``, ``beliefs_summary.csv`` and the figures of a run.
+
+    Args:
+        result: a finished goal-guarding run (:func:`simulacra.batteries.load_battery_result`).
+        figdir: the output directory (created).
+
+    Returns:
+        The paths written: ``summary.csv`` (one row per model × metric × condition,
+        see :func:`~simulacra.analysis.goal_guarding.summarize`),
+        ``beliefs_summary.csv`` and the PNG figures of :data:`FIGURES`.
+    """
+    figdir = Path(figdir)
+    figdir.mkdir(parents=True, exist_ok=True)
+    settings = stat_settings(result.manifest)
+    decisions = result.tables["decisions"]
+    draws = result.tables.get("draws")
+    beliefs = result.tables.get("beliefs")
+    summary = summarize(decisions, draws, settings)
+    written: list[Path] = []
+    _save_csv(summary, figdir / "summary.csv", written)
+    belief_rows = None
+    if beliefs is not None and not beliefs.empty:
+        belief_rows = belief_summary(beliefs, settings)
+        _save_csv(belief_rows, figdir / "beliefs_summary.csv", written)
+    _save_figure(plot_rates_by_peer(summary), figdir / "rates_by_peer.png", written)
+    _save_figure(plot_par_forest(summary), figdir / "par_forest.png", written)
+    _save_figure(
+        plot_controls_beside_effects(summary), figdir / "controls_beside_effects.png", written
+    )
+    if belief_rows is not None:
+        _save_figure(plot_guarding_mass(belief_rows), figdir / "guarding_mass.png", written)
+    _save_figure(plot_position_bias(decisions), figdir / "position_bias.png", written)
+    return written

@@ -1,0 +1,100 @@
+"""The replication report: ``summary.csv``, ``overall.csv``, the population and the figures.
+
+:func:`write_report` rebuilds the battery from the file contents the run's manifest
+recorded (so the report scores what was run, even if the battery directory has
+changed or gone since), scores every effect and writes, atomically:
+
+- ``summary.csv``: one row per model and effect (d, 95% and 99% CIs, the targets,
+  the four criteria, n, unparsed numeric answers, the variance decomposition);
+- ``overall.csv``: one row per model (r with ML1 and originals, sign agreement,
+  specificity, effects replicated per criterion);
+- ``composition.csv``: the population's attributes, counts and shares;
+- ``effects_vs_ml1.png`` and ``variance_ratio.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from simulacra.batteries.replication.battery import ReplicationBattery, build
+from simulacra.batteries.replication.figures import plot_effects_vs_target, plot_variance_ratio
+from simulacra.batteries.replication.population import composition
+from simulacra.batteries.replication.scoring import summarize
+from simulacra.errors import SimulacraError
+
+if TYPE_CHECKING:
+    from simulacra.batteries.runner import BatteryResult
+
+__all__ = ["battery_of", "write_report"]
+
+DPI = 150
+
+
+def battery_of(result: BatteryResult) -> ReplicationBattery:
+    """The battery a result was run from, rebuilt from its manifest's record.
+
+    Raises:
+        SimulacraError: the manifest holds no replication battery record.
+    """
+    record = result.manifest.get("battery", {})
+    if record.get("kind") != "replication" or "files" not in record:
+        raise SimulacraError(f"{result.directory}: the manifest holds no replication battery")
+    return build(Path(result.manifest.get("battery_dir", ".")), record["files"])
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    """Write through a temporary sibling file and rename it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_report(result: BatteryResult, figdir: str | os.PathLike[str]) -> list[Path]:
+    """Score a replication run and write its tables and figures into ``figdir``.
+
+    Args:
+        result: the finished run (:func:`simulacra.batteries.runner.load_battery_result`).
+        figdir: the folder for the report (created if needed; files are replaced).
+
+    Returns:
+        The paths written, figures first.
+    """
+    battery = battery_of(result)
+    figdir = Path(figdir)
+    figdir.mkdir(parents=True, exist_ok=True)
+    participants = result.tables.get("participants")
+    summary, overall, _ = summarize(result["answers"], battery.effects, participants)
+    written = []
+    for name, fig in (
+        ("effects_vs_ml1.png", plot_effects_vs_target(summary)),
+        ("variance_ratio.png", plot_variance_ratio(summary)),
+    ):
+        written.append(_atomic(figdir / name, lambda p, f=fig: f.savefig(p, dpi=DPI, format="png")))
+        plt.close(fig)
+    for name, table in (("summary.csv", summary), ("overall.csv", overall)):
+        written.append(_atomic(figdir / name, lambda p, t=table: t.to_csv(p, index=False)))
+    if participants is not None:
+        people = participants.drop_duplicates("participant")
+        table = composition(people, battery.population)
+        written.append(
+            _atomic(figdir / "composition.csv", lambda p, t=table: t.to_csv(p, index=False))
+        )
+    return written
+
+
+def read_summary(figdir: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a written ``summary.csv`` back."""
+    return pd.read_csv(Path(figdir) / "summary.csv")

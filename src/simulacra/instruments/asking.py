@@ -1,0 +1,251 @@
+"""Asking: many instruments put to many respondents in a few batched engine calls.
+
+:func:`ask` renders every (respondent, instrument) item as a prompt: the persona,
+its history and the interviewer's question, as :func:`render_dialogue` lays them
+out. All scoring (every order of every choice, every Likert scale) goes to the
+engine in ONE batched call, and all generation in one call per sampling setting,
+so the prefixes items share (a persona prompt, its history, a question) are
+decoded once and served from the KV cache afterwards.
+
+Randomness is per item: the sampled option, point or text of an item is seeded
+from (seed, respondent key, instrument name) alone, by a stable hash, so an answer
+does not depend on which other items share the call, nor on their order, nor on
+the process (Python's salted ``hash()`` is never used).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from simulacra.instruments.answers import Answer
+from simulacra.instruments.choice import (
+    Choice,
+    choice_text,
+    option_orders,
+    order_probabilities,
+    softmax,
+)
+from simulacra.instruments.free_text import FreeText
+from simulacra.instruments.likert import Likert, expected_point, likert_text, point_labels
+from simulacra.instruments.number_parsing import parse_number
+from simulacra.instruments.numeric import Numeric, numeric_text
+from simulacra.instruments.respondent import Respondent, question_prompt
+
+if TYPE_CHECKING:
+    from simulacra.llm.engine import Engine
+
+__all__ = ["Instrument", "ask", "instrument_text", "item_rng", "item_seed", "point_continuations"]
+
+Instrument = Choice | Likert | Numeric | FreeText
+"""Any of the four instruments."""
+
+NUMERIC_STOP = ("\n",)
+"""Numeric replies end at the end of their first line."""
+
+
+def item_seed(seed: int, respondent: str, instrument: str) -> int:
+    """The 64-bit seed of one item, a stable hash of (seed, respondent, instrument).
+
+    Args:
+        seed: the run's seed.
+        respondent: the respondent's key.
+        instrument: the instrument's name.
+
+    Returns:
+        The same integer in every process and on every platform.
+    """
+    payload = json.dumps([int(seed), respondent, instrument], ensure_ascii=False)
+    return int.from_bytes(hashlib.sha256(payload.encode("utf-8")).digest()[:8], "little")
+
+
+def item_rng(seed: int, respondent: str, instrument: str) -> np.random.Generator:
+    """The random generator that draws one item's sampled option or point."""
+    return np.random.default_rng(item_seed(seed, respondent, instrument))
+
+
+def instrument_text(instrument: Instrument) -> str:
+    """The question text an instrument puts (a choice in its given option order)."""
+    if isinstance(instrument, Choice):
+        return choice_text(instrument.question, instrument.options)
+    if isinstance(instrument, Likert):
+        return likert_text(instrument.question, instrument.points, instrument.low, instrument.high)
+    if isinstance(instrument, Numeric):
+        return numeric_text(instrument.question, instrument.unit)
+    return instrument.question
+
+
+def point_continuations(engine: Engine, points: int) -> list[str]:
+    """The replies a Likert scale's points are scored as, on this engine.
+
+    Args:
+        engine: the engine (its chat format and vocabulary decide).
+        points: the number of points N.
+
+    Returns:
+        The point labels as message bodies when each is one token (read at one
+        position), else each followed by the end of the message, so that no
+        label's reply is a prefix of another's ("1" of "10").
+    """
+    fmt = engine.chat
+    bodies = [fmt.body(label) for label in point_labels(points)]
+    if all(len(engine.tokenize(body)) == 1 for body in bodies):
+        return bodies
+    return [body + fmt.footer() for body in bodies]
+
+
+def _check_items(items: Sequence[tuple[Respondent, Instrument]]) -> None:
+    for i, item in enumerate(items):
+        if not (isinstance(item, tuple) and len(item) == 2):
+            raise TypeError(f"item {i} must be a (Respondent, instrument) pair, got {item!r}")
+        respondent, instrument = item
+        if not isinstance(respondent, Respondent):
+            raise TypeError(f"item {i}: expected a Respondent, got {type(respondent).__name__}")
+        if not isinstance(instrument, Choice | Likert | Numeric | FreeText):
+            raise TypeError(
+                f"item {i}: expected a Choice, Likert, Numeric or FreeText, "
+                f"got {type(instrument).__name__}"
+            )
+
+
+def ask(
+    engine: Engine, items: Sequence[tuple[Respondent, Instrument]], *, seed: int = 0
+) -> list[Answer]:
+    """Answer every (respondent, instrument) item; answers in item order.
+
+    All scoring (choice, likert) goes into ONE batched engine call and all
+    generation into one call per sampling setting (split only where a setting has
+    more prompts than the engine's sequence pool), so shared prefixes (the persona
+    prompt, its history, the question) are decoded once in the KV cache. Item
+    randomness (sampled option / point / text) is seeded from (seed,
+    respondent.key, instrument.name) only, so an answer does not depend on which
+    other items share the call or on their order.
+
+    Args:
+        engine: the engine answering.
+        items: (respondent, instrument) pairs.
+        seed: the run's seed.
+
+    Returns:
+        One :class:`Answer` per item.
+
+    Raises:
+        TypeError: an item that is not a (Respondent, instrument) pair.
+        ValueError: a prompt longer than the engine's context.
+    """
+    items = list(items)
+    _check_items(items)
+    fmt = engine.chat
+    questions: list[tuple[list[str], list[str]]] = []
+    first_question: dict[int, int] = {}
+    generation: dict[tuple[int, float, tuple[str, ...]], list[int]] = {}
+    continuations: dict[int, list[str]] = {}
+    for i, (respondent, instrument) in enumerate(items):
+        if isinstance(instrument, Choice):
+            bodies = [fmt.body(option) for option in instrument.options]
+            first_question[i] = len(questions)
+            for order in option_orders(len(instrument.options)):
+                listed = [instrument.options[j] for j in order]
+                text = choice_text(instrument.question, listed)
+                prompt = question_prompt(fmt, respondent, text)
+                questions.append((prompt, [bodies[j] for j in order]))
+        elif isinstance(instrument, Likert):
+            if instrument.points not in continuations:
+                continuations[instrument.points] = point_continuations(engine, instrument.points)
+            first_question[i] = len(questions)
+            prompt = question_prompt(fmt, respondent, instrument_text(instrument))
+            questions.append((prompt, continuations[instrument.points]))
+        else:
+            stop = (
+                tuple(dict.fromkeys([*fmt.stop, *NUMERIC_STOP]))
+                if isinstance(instrument, Numeric)
+                else tuple(fmt.stop)
+            )
+            key = (instrument.max_tokens, float(instrument.temperature), stop)
+            generation.setdefault(key, []).append(i)
+
+    logprobs = engine.option_logprobs(questions) if questions else []
+    texts: dict[int, str] = {}
+    pool = engine.n_seq_max
+    for (max_tokens, temperature, stop), members in generation.items():
+        for start in range(0, len(members), pool):
+            chunk = members[start : start + pool]
+            prompts = [
+                question_prompt(fmt, items[i][0], instrument_text(items[i][1])) for i in chunk
+            ]
+            seeds = [item_seed(seed, items[i][0].key, items[i][1].name) for i in chunk]
+            replies = engine.generate(
+                prompts, max_tokens=max_tokens, temperature=temperature, stop=stop, seeds=seeds
+            )
+            texts.update(zip(chunk, replies, strict=True))
+
+    answers = []
+    for i, (respondent, instrument) in enumerate(items):
+        if isinstance(instrument, Choice):
+            orders = option_orders(len(instrument.options))
+            q = first_question[i]
+            per_order = order_probabilities(orders, logprobs[q : q + len(orders)])
+            answers.append(_choice_answer(respondent, instrument, per_order, seed))
+        elif isinstance(instrument, Likert):
+            answers.append(
+                _likert_answer(respondent, instrument, logprobs[first_question[i]], seed)
+            )
+        elif isinstance(instrument, Numeric):
+            value = parse_number(texts[i])
+            answers.append(
+                Answer(
+                    respondent.key,
+                    instrument.name,
+                    instrument.kind,
+                    text=texts[i],
+                    value=value,
+                    parsed=value is not None,
+                )
+            )
+        else:
+            answers.append(Answer(respondent.key, instrument.name, instrument.kind, text=texts[i]))
+    return answers
+
+
+def _choice_answer(
+    respondent: Respondent, instrument: Choice, per_order: np.ndarray, seed: int
+) -> Answer:
+    probabilities = per_order.mean(axis=0)
+    probabilities /= probabilities.sum()
+    # Drawn over the options in sorted order, so that the draw does not depend on
+    # the order the options were given in.
+    canonical = sorted(range(len(instrument.options)), key=instrument.options.__getitem__)
+    rng = item_rng(seed, respondent.key, instrument.name)
+    picked = canonical[int(rng.choice(len(canonical), p=probabilities[canonical]))]
+    return Answer(
+        respondent.key,
+        instrument.name,
+        instrument.kind,
+        options=instrument.options,
+        probabilities=tuple(float(p) for p in probabilities),
+        per_order=tuple(tuple(float(p) for p in row) for row in per_order),
+        text=instrument.options[picked],
+        value=float(picked),
+    )
+
+
+def _likert_answer(
+    respondent: Respondent, instrument: Likert, logprobs: np.ndarray, seed: int
+) -> Answer:
+    probabilities = softmax(logprobs)
+    rng = item_rng(seed, respondent.key, instrument.name)
+    point = int(rng.choice(len(probabilities), p=probabilities)) + 1
+    return Answer(
+        respondent.key,
+        instrument.name,
+        instrument.kind,
+        options=point_labels(instrument.points),
+        probabilities=tuple(float(p) for p in probabilities),
+        expected=expected_point(probabilities),
+        text=str(point),
+        value=float(point),
+    )

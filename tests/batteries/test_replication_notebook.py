@@ -1,0 +1,63 @@
+"""analysis/replication.ipynb executes headless on reduced settings and writes its report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = ROOT / "analysis" / "replication.ipynb"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+REDUCED = {
+    "SIMULACRA_NB_MODELS": "smollm2-135m-instruct,gemma3-270m",
+    "SIMULACRA_NB_PARTICIPANTS": "4",
+    "SIMULACRA_NB_PARTICIPANTS_GEMMA": "4",
+    "SIMULACRA_NB_PARTICIPANTS_EXPECTED": "4",
+    "SIMULACRA_NB_EFFECTS": "allowed_forbidden,anchoring_everest",
+    "SIMULACRA_NB_RUNS": "2",
+    "SIMULACRA_NB_REASK": "2",
+    "SIMULACRA_NB_EXPECTED": "1",
+    "SIMULACRA_NB_THREADS": "2",
+}
+
+
+@pytest.mark.slow
+def test_replication_notebook_executes_on_both_models(tmp_path, monkeypatch):
+    for key, value in REDUCED.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("SIMULACRA_NB_OUT", str(tmp_path / "runs"))
+    figures = tmp_path / "figures"
+    monkeypatch.setenv("SIMULACRA_NB_FIGURES", str(figures))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    )
+    client.execute()  # raises CellExecutionError on the first failing cell
+    errors = [
+        output
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
+    assert not errors
+    overall = pd.read_csv(figures / "overall_all.csv")
+    assert len(overall) == 5  # 2 models x {personas, bare} + expected mode
+    for name in (
+        "effects_vs_ml1_sampled.png",
+        "effects_vs_ml1_expected.png",
+        "personas_vs_bare.png",
+        "variance_ratio_all.png",
+    ):
+        assert (figures / name).read_bytes()[:8] == PNG, name
+    summary = pd.read_csv(figures / "gemma3-270m-bare-sampled" / "summary.csv")
+    assert set(summary["effect"]) == {"allowed_forbidden", "anchoring_everest"}

@@ -1,0 +1,102 @@
+"""Asking many items at once, on the real model: batching and per-item seeding."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulacra.instruments import (
+    Choice,
+    FreeText,
+    Likert,
+    Numeric,
+    Respondent,
+    answers_frame,
+    ask,
+    item_seed,
+    option_frame,
+)
+
+DRINK = Choice("drink", "Would you rather drink tea or coffee?", ("tea", "coffee"))
+SEASON = Choice("season", "Which season do you like best?", ("summer", "winter", "autumn"))
+MOOD = Likert("mood", "How cheerful do you feel today?", 7, "gloomy", "elated")
+AGE = Numeric("age", "How old are you?", unit="years")
+CREW = Numeric("crew", "How many people live in your house?", max_tokens=12, temperature=0.7)
+STORY = FreeText("story", "Tell me about your day in one sentence.", max_tokens=24)
+INSTRUMENTS = (DRINK, SEASON, MOOD, AGE, CREW, STORY)
+
+
+def test_item_seed_is_a_stable_hash():
+    # A fixed value: the seed must not depend on the process, the platform or the run.
+    assert item_seed(3, "p1", "drink") == 993701704820159336
+    assert item_seed(0, "p1", "drink") != item_seed(1, "p1", "drink")
+    assert item_seed(0, "p1", "drink") != item_seed(0, "p2", "drink")
+    assert item_seed(0, "p1", "drink") != item_seed(0, "p1", "drinks")
+    assert 0 <= item_seed(-1, "p1", "drink") < 2**64
+
+
+def test_one_scoring_call_and_one_generation_call_per_setting(engine, respondents, monkeypatch):
+    calls: list[tuple[str, int]] = []
+    score, generate = engine.option_logprobs, engine.generate
+
+    def counted_score(questions):
+        calls.append(("score", len(questions)))
+        return score(questions)
+
+    def counted_generate(prompts, **kwargs):
+        calls.append(("generate", len(prompts)))
+        return generate(prompts, **kwargs)
+
+    monkeypatch.setattr(engine, "option_logprobs", counted_score)
+    monkeypatch.setattr(engine, "generate", counted_generate)
+    items = [(r, i) for r in respondents for i in INSTRUMENTS]
+    answers = ask(engine, items, seed=2)
+    n = len(respondents)
+    # Orders: 2 for the drink, 3 for the season; one scale.
+    assert calls[0] == ("score", n * (2 + 3 + 1))
+    assert sorted(calls[1:]) == [("generate", n)] * 3
+    assert [(a.respondent, a.instrument) for a in answers] == [(r.key, i.name) for r, i in items]
+    kinds = {a.instrument: a.kind for a in answers}
+    assert kinds == {
+        "drink": "choice",
+        "season": "choice",
+        "mood": "likert",
+        "age": "numeric",
+        "crew": "numeric",
+        "story": "free_text",
+    }
+    frame = answers_frame(answers)
+    assert len(frame) == len(items)
+    options = option_frame(answers)
+    assert len(options) == n * ((2 + 2 * 2) + (3 + 3 * 3) + 7)
+
+
+def test_an_answer_does_not_change_when_other_items_share_the_call(engine, respondents):
+    target = respondents[1]
+    alone = {a.instrument: a for a in ask(engine, [(target, i) for i in INSTRUMENTS], seed=5)}
+    crowd = [(r, i) for i in INSTRUMENTS[::-1] for r in respondents[::-1]]
+    crowd.append((Respondent("extra", "You are a grumpy old librarian."), DRINK))
+    together = ask(engine, crowd, seed=5)
+    shared = {a.instrument: a for a in together if a.respondent == target.key}
+    for name, a in alone.items():
+        b = shared[name]
+        assert a.text == b.text, name
+        assert a.value == b.value, name
+        assert a.probabilities == pytest.approx(b.probabilities, abs=1e-4), name
+        if a.expected is not None:
+            assert a.expected == pytest.approx(b.expected, abs=1e-4), name
+
+
+def test_free_text_is_a_sampled_reply(engine, respondents):
+    answer = ask(engine, [(respondents[0], STORY)], seed=1)[0]
+    assert answer.kind == "free_text"
+    assert answer.text and answer.value is None and answer.parsed is None
+
+
+def test_bad_items_are_clear_errors(engine, respondents):
+    with pytest.raises(TypeError, match="item 0 must be a"):
+        ask(engine, [DRINK])
+    with pytest.raises(TypeError, match="item 1: expected a Respondent"):
+        ask(engine, [(respondents[0], DRINK), ("p1", DRINK)])
+    with pytest.raises(TypeError, match="expected a Choice, Likert, Numeric or FreeText"):
+        ask(engine, [(respondents[0], "How are you?")])
+    assert ask(engine, []) == []
