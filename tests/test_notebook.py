@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
 import pandas as pd
 import pytest
-from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "analysis" / "collapse.ipynb"
@@ -26,30 +24,10 @@ REDUCED = {
 
 
 @pytest.mark.slow
-def test_collapse_notebook_executes_and_writes_its_figures(tmp_path, monkeypatch):
-    for key, value in REDUCED.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("SIMULACRA_NB_OUT", str(tmp_path / "sweep"))
+def test_collapse_notebook_executes_and_writes_its_figures(tmp_path, execute_notebook):
     figures = tmp_path / "figures"
-    monkeypatch.setenv("SIMULACRA_NB_FIGURES", str(figures))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    client = NotebookClient(
-        notebook,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
-    )
-    client.execute()  # raises CellExecutionError on the first failing cell
-
-    errors = [
-        output
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "error"
-    ]
-    assert not errors
+    env = {"SIMULACRA_NB_OUT": str(tmp_path / "sweep"), "SIMULACRA_NB_FIGURES": str(figures)}
+    execute_notebook(NOTEBOOK, {**REDUCED, **env})
     for name in (
         "entropy_curves_by_model.png",
         "half_life_by_model.png",

@@ -160,7 +160,7 @@ def test_d_on_01_codes_reproduces_ml1_from_its_counts(treatment, control, publis
 
 
 def test_d_standard_error_and_ci_reproduce_the_manylabs_notes():
-    # Sunk costs: d = 0.27 with n = 3243 / 3087 -> 95% CI [0.22, 0.32] (MANYLABS1.md).
+    # Sunk costs: d = 0.27 with n = 3243 / 3087 -> 95% CI [0.22, 0.32] (ML1's sunk-cost effect).
     low, high = d_confidence_interval(0.27, 3243, 3087, 0.95)
     assert (round(low, 2), round(high, 2)) == (0.22, 0.32)
     se = d_standard_error(0.27, 3243, 3087)

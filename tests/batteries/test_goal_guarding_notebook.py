@@ -5,10 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import nbformat
 import pandas as pd
 import pytest
-from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "analysis" / "goal_guarding.ipynb"
@@ -30,7 +28,7 @@ draws = 5
 
 
 @pytest.mark.slow
-def test_goal_guarding_notebook_executes_on_both_models(tmp_path, monkeypatch):
+def test_goal_guarding_notebook_executes_on_both_models(tmp_path, execute_notebook):
     battery = tmp_path / "goal_guarding"
     shutil.copytree(BATTERY, battery)
     toml = battery / "battery.toml"
@@ -41,33 +39,15 @@ def test_goal_guarding_notebook_executes_on_both_models(tmp_path, monkeypatch):
     )
     toml.write_text(text + TINY)
     figures = tmp_path / "figures"
-    for key, value in {
+    env = {
         "SIMULACRA_NB_BATTERY": str(battery),
         "SIMULACRA_NB_DESIGN": "tiny",
         "SIMULACRA_NB_MODELS": "smollm2-135m-instruct,gemma3-270m",
         "SIMULACRA_NB_THREADS": "2",
         "SIMULACRA_NB_OUT": str(tmp_path / "run"),
         "SIMULACRA_NB_FIGURES": str(figures),
-        "MPLBACKEND": "Agg",
-    }.items():
-        monkeypatch.setenv(key, value)
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    client = NotebookClient(
-        notebook,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
-    )
-    client.execute()  # raises CellExecutionError on the first failing cell
-
-    errors = [
-        output
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "error"
-    ]
-    assert not errors
+    }
+    execute_notebook(NOTEBOOK, env)
     for name in (
         "rates_by_peer.png",
         "controls_beside_effects.png",

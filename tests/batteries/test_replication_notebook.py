@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
 import pandas as pd
 import pytest
-from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "analysis" / "replication.ipynb"
@@ -27,29 +25,10 @@ REDUCED = {
 
 
 @pytest.mark.slow
-def test_replication_notebook_executes_on_both_models(tmp_path, monkeypatch):
-    for key, value in REDUCED.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("SIMULACRA_NB_OUT", str(tmp_path / "runs"))
+def test_replication_notebook_executes_on_both_models(tmp_path, execute_notebook):
     figures = tmp_path / "figures"
-    monkeypatch.setenv("SIMULACRA_NB_FIGURES", str(figures))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    client = NotebookClient(
-        notebook,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
-    )
-    client.execute()  # raises CellExecutionError on the first failing cell
-    errors = [
-        output
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "error"
-    ]
-    assert not errors
+    env = {"SIMULACRA_NB_OUT": str(tmp_path / "runs"), "SIMULACRA_NB_FIGURES": str(figures)}
+    execute_notebook(NOTEBOOK, {**REDUCED, **env})
     overall = pd.read_csv(figures / "overall_all.csv")
     assert len(overall) == 5  # 2 models x {personas, bare} + expected mode
     for name in (

@@ -1,7 +1,7 @@
 """Goal guarding: self- and peer-preservation metrics from the battery's tidy tables.
 
 Pure functions on the tables of the goal-guarding battery
-(:mod:`simulacra.batteries.goal_guarding`), following PROTOCOLS.md §2:
+(:mod:`simulacra.batteries.goal_guarding`; the method is in ``docs/goal-guarding.md``):
 
 - ``decisions``: one row per condition × template × seed (and monitoring, motive),
   with ``p_b``, the order-averaged probability of the protective action B, and

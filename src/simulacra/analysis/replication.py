@@ -1,7 +1,7 @@
 """Replication statistics: Many Labs 1's scoring steps, its effect size, and the criteria.
 
-Pure functions on tidy tables, following MANYLABS1.md (the ML1 scoring rules) and
-PROTOCOLS.md §3 (the replication criteria).
+Pure functions on tidy tables, following Many Labs 1's scoring rules (Klein et al.
+2014) and the replication criteria of ``docs/replication.md``.
 
 Scoring steps (:class:`Code`, :class:`Reverse`, :class:`Drop`, :class:`Sqrt`,
 :class:`Rank`, :class:`Composite`) transform a *score frame*: one row per participant
@@ -11,7 +11,7 @@ or numeric item's cell is a number, NaN when missing. :func:`apply_steps` runs t
 in the declared order.
 
 The effect size is ML1's standardized mean difference, for every effect, 0/1 codes
-included (MANYLABS1.md §1)::
+included::
 
     d = (M_t - M_c) / sqrt((SD_t^2 + SD_c^2) / 2)        (SDs with n - 1)
 

@@ -8,8 +8,8 @@ peer "Agent 2"), the peer's history (none, good, neutral, bad), how the peer is
 known (a live dialogue, a memory note, a system sentence, a company file), whether
 the decision is monitored and, in the modification variant, what the retrained
 model is for; beside every peer effect it runs a length-matched neutral text and
-explicit orders to protect and to comply. See PROTOCOLS.md §2 and
-``shared/research/GOAL_GUARDING.md`` for the sources.
+explicit orders to protect and to comply. The method and its sources are in
+``docs/goal-guarding.md``.
 
 The rooms:
 
