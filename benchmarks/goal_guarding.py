@@ -62,23 +62,28 @@ class Recorder:
         self._originals: dict[str, object] = {}
 
     def __enter__(self) -> Recorder:
-        engine, log = self.engine, self.log
-        decode = engine._decode
+        log = self.log
+        decode = engine_module.llama_cpp.llama_decode
+        self._originals["llama_decode"] = decode
 
-        def logged_decode(n_tokens, pinned):
-            seq = [int(engine._batch.seq_id[b][0]) for b in range(n_tokens)]
-            log.append(
-                (
-                    "decode",
-                    engine._batch_token[:n_tokens].copy(),
-                    engine._batch_pos[:n_tokens].copy(),
-                    engine._batch_logits[:n_tokens].copy(),
-                    np.array(seq, dtype=np.int32),
+        def logged_decode(ctx, batch):
+            # Logged after the call, and only when it succeeded: a batch that found no
+            # room is retried by the engine after evictions, which are logged first.
+            n = batch.n_tokens
+            status = decode(ctx, batch)
+            if status == 0:
+                log.append(
+                    (
+                        "decode",
+                        np.ctypeslib.as_array(batch.token, shape=(n,)).copy(),
+                        np.ctypeslib.as_array(batch.pos, shape=(n,)).copy(),
+                        np.ctypeslib.as_array(batch.logits, shape=(n,)).copy(),
+                        np.array([batch.seq_id[b][0] for b in range(n)], dtype=np.int32),
+                    )
                 )
-            )
-            return decode(n_tokens, pinned)
+            return status
 
-        engine._decode = logged_decode
+        engine_module.llama_cpp.llama_decode = logged_decode
         for name in ("llama_memory_seq_cp", "llama_memory_seq_rm", "llama_memory_clear"):
             original = getattr(engine_module.llama_cpp, name)
             self._originals[name] = original
@@ -107,7 +112,6 @@ class Recorder:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        del self.engine._decode
         run_module.ask = self._originals.pop("ask")
         for name, original in self._originals.items():
             setattr(engine_module.llama_cpp, name, original)

@@ -822,9 +822,10 @@ class Engine:
         else:
             advice = (
                 f"more prompts are in play at once than the model's cache keeps "
-                f"({len(self._pool)}: one per agent and simulacrum it may speak as, plus "
-                "probes), so the least recently used are recomputed when needed. To avoid "
-                "it, give the agents fewer simulacra (agents[].prior) or use fewer agents."
+                f"({len(self._pool)} sequences), so the least recently used are recomputed "
+                "when needed. To avoid it in a scenario, give the agents fewer simulacra "
+                "(agents[].prior) or use fewer agents; in a battery or a direct call to "
+                "simulacra.instruments.ask, put fewer respondents into one call."
             )
         warn(f"{advice} This is slower, but the results do not change. (Shown once.)")
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from simulacra.errors import ScenarioError, ScenarioIssue
+from simulacra.scenario.parsing import describe
 
 __all__ = ["NAME", "FileChecker", "Issues", "describe", "join", "read_toml", "unknown"]
 
@@ -43,24 +44,6 @@ def join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else key
-
-
-def describe(value: object) -> str:
-    """A value's TOML type and content, for "got ..." messages."""
-    if isinstance(value, bool):
-        return f"boolean {str(value).lower()}"
-    if isinstance(value, int):
-        return f"integer {value}"
-    if isinstance(value, float):
-        return f"float {value}"
-    if isinstance(value, str):
-        text = repr(value)
-        return f"string {text if len(text) <= 40 else text[:37] + '...'}"
-    if isinstance(value, Mapping):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return type(value).__name__
 
 
 def unknown(kind: str, word: str, candidates: Sequence[str]) -> str:
