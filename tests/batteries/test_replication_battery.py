@@ -167,7 +167,7 @@ def test_validation_of_items_conditions_and_steps(copy):
     )
     issues = issues_of(copy)
     expected = [
-        ("sunk_costs.toml", "items[0].points", "expected an integer, got string \"nine\""),
+        ("sunk_costs.toml", "items[0].points", 'expected an integer, got string "nine"'),
         (
             "category_scales.toml",
             "items[0].options.hihg",
