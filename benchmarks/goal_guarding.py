@@ -35,8 +35,8 @@ import sys
 import time
 from pathlib import Path
 
-import llama_cpp
 import numpy as np
+from decode_log import DecodeLog, replay
 
 from simulacra.batteries.base import RunOptions
 from simulacra.batteries.goal_guarding import load
@@ -44,7 +44,6 @@ from simulacra.batteries.goal_guarding import run as run_module
 from simulacra.batteries.goal_guarding.design import unit_items
 from simulacra.instruments.choice import choice_text, option_orders
 from simulacra.instruments.respondent import question_prompt
-from simulacra.llm import engine as engine_module
 from simulacra.llm.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,47 +51,15 @@ BATTERY = ROOT / "scenarios" / "goal_guarding"
 
 
 class Recorder:
-    """Logs the engine's decode batches and KV-cache operations, and times ``ask``."""
+    """Records the battery's scoring questions and times ``ask``."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.log: list[tuple] = []
         self.questions: list[tuple[list[str], list[str]]] = []
         self.ask_s = 0.0
         self._originals: dict[str, object] = {}
 
     def __enter__(self) -> Recorder:
-        log = self.log
-        decode = engine_module.llama_cpp.llama_decode
-        self._originals["llama_decode"] = decode
-
-        def logged_decode(ctx, batch):
-            # Logged after the call, and only when it succeeded: a batch that found no
-            # room is retried by the engine after evictions, which are logged first.
-            n = batch.n_tokens
-            status = decode(ctx, batch)
-            if status == 0:
-                log.append(
-                    (
-                        "decode",
-                        np.ctypeslib.as_array(batch.token, shape=(n,)).copy(),
-                        np.ctypeslib.as_array(batch.pos, shape=(n,)).copy(),
-                        np.ctypeslib.as_array(batch.logits, shape=(n,)).copy(),
-                        np.array([batch.seq_id[b][0] for b in range(n)], dtype=np.int32),
-                    )
-                )
-            return status
-
-        engine_module.llama_cpp.llama_decode = logged_decode
-        for name in ("llama_memory_seq_cp", "llama_memory_seq_rm", "llama_memory_clear"):
-            original = getattr(engine_module.llama_cpp, name)
-            self._originals[name] = original
-
-            def wrapped(*args, _name=name, _original=original):
-                log.append((_name, args[1:]))
-                return _original(*args)
-
-            setattr(engine_module.llama_cpp, name, wrapped)
         ask = run_module.ask
         self._originals["ask"] = ask
 
@@ -113,40 +80,6 @@ class Recorder:
 
     def __exit__(self, *exc: object) -> None:
         run_module.ask = self._originals.pop("ask")
-        for name, original in self._originals.items():
-            setattr(engine_module.llama_cpp, name, original)
-
-
-def replay(engine: Engine, log: list[tuple]) -> tuple[float, int]:
-    """The logged batches through bare llama_decode; seconds inside llama_decode, tokens."""
-    engine.reset()
-    memory = engine._memory
-    seconds, tokens = 0.0, 0
-    for entry in log:
-        kind = entry[0]
-        if kind == "decode":
-            _, token, pos, logits, seq = entry
-            n = len(token)
-            engine._batch_token[:n] = token
-            engine._batch_pos[:n] = pos
-            engine._batch_logits[:n] = logits
-            for b in range(n):
-                engine._batch.seq_id[b][0] = int(seq[b])
-            engine._batch_nseq[:n] = 1
-            engine._batch.n_tokens = n
-            began = time.perf_counter()
-            status = llama_cpp.llama_decode(engine._ctx, engine._batch)
-            seconds += time.perf_counter() - began
-            if status != 0:
-                raise RuntimeError(f"replayed llama_decode failed with status {status}")
-            tokens += n
-        elif kind == "llama_memory_clear":
-            llama_cpp.llama_memory_clear(memory, *entry[1])
-        elif kind == "llama_memory_seq_cp":
-            llama_cpp.llama_memory_seq_cp(memory, *entry[1])
-        else:
-            llama_cpp.llama_memory_seq_rm(memory, *entry[1])
-    return seconds, tokens
 
 
 def unique_tokens(engine: Engine, questions: list[tuple[list[str], list[str]]]) -> int:
@@ -226,7 +159,7 @@ def main() -> None:
 
     unit_s, unit_items_n, unit_kind = [], [], []
     started_all = time.perf_counter()
-    with Recorder(engine) as recorder:
+    with Recorder(engine) as recorder, DecodeLog() as decodes:
         before = engine.stats.tokens_decoded
         for unit in units:
             engine.reset()
@@ -241,7 +174,7 @@ def main() -> None:
     engine_s = sum(unit_s)
 
     progress(f"engine pass: {len(units)} units, {engine_s:.1f} s, {engine_tokens} tokens")
-    raw_s, raw_tokens = replay(engine, recorder.log)
+    raw_s, raw_tokens = replay(engine, decodes.events)
     progress(f"raw replay: {raw_s:.1f} s inside llama_decode for {raw_tokens} tokens")
     unique = unique_tokens(engine, recorder.questions)
     timed = naive(engine, recorder.questions, args.naive_sample, np.random.default_rng(args.seed))

@@ -24,10 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from unittest import mock
 
-import llama_cpp
 import numpy as np
+from decode_log import DecodeLog, replay
 
 from simulacra.instruments import Choice, Respondent, ask
 from simulacra.instruments.asking import instrument_text
@@ -122,74 +121,11 @@ def run_naive(engine: Engine, items: list) -> tuple[float, int, list[np.ndarray]
 
 def record_engine(engine: Engine, items: list) -> tuple[list, int]:
     """The engine pass's llama.cpp calls, in order, and the tokens it decoded."""
-    calls: list[tuple] = []
-    decode, copy, remove = (
-        llama_cpp.llama_decode,
-        llama_cpp.llama_memory_seq_cp,
-        llama_cpp.llama_memory_seq_rm,
-    )
-
-    def recorded_decode(ctx, batch):
-        n = batch.n_tokens
-        seq = [batch.seq_id[b][0] for b in range(n)]
-        calls.append(
-            (
-                "decode",
-                np.ctypeslib.as_array(batch.token, shape=(n,)).copy(),
-                np.ctypeslib.as_array(batch.pos, shape=(n,)).copy(),
-                np.ctypeslib.as_array(batch.logits, shape=(n,)).copy(),
-                seq,
-            )
-        )
-        return decode(ctx, batch)
-
-    def recorded_copy(memory, *args):
-        calls.append(("copy", *args))
-        return copy(memory, *args)
-
-    def recorded_remove(memory, *args):
-        calls.append(("remove", *args))
-        return remove(memory, *args)
-
     engine.reset()
     before = engine.stats.tokens_decoded
-    with (
-        mock.patch.object(llama_cpp, "llama_decode", recorded_decode),
-        mock.patch.object(llama_cpp, "llama_memory_seq_cp", recorded_copy),
-        mock.patch.object(llama_cpp, "llama_memory_seq_rm", recorded_remove),
-    ):
+    with DecodeLog() as log:
         ask(engine, items, seed=0)
-    return calls, engine.stats.tokens_decoded - before
-
-
-def run_raw(engine: Engine, calls: list) -> tuple[float, int]:
-    """Replay recorded calls on a reset context, timing only ``llama_decode``."""
-    engine.reset()
-    memory = llama_cpp.llama_get_memory(engine._ctx)
-    batch = engine._batch
-    total, tokens = 0.0, 0
-    for call in calls:
-        if call[0] == "copy":
-            llama_cpp.llama_memory_seq_cp(memory, *call[1:])
-        elif call[0] == "remove":
-            llama_cpp.llama_memory_seq_rm(memory, *call[1:])
-        else:
-            _, token, pos, logits, seq = call
-            n = len(token)
-            engine._batch_token[:n] = token
-            engine._batch_pos[:n] = pos
-            engine._batch_logits[:n] = logits
-            engine._batch_nseq[:n] = 1
-            for b, s in enumerate(seq):
-                batch.seq_id[b][0] = s
-            batch.n_tokens = n
-            started = time.perf_counter()
-            status = llama_cpp.llama_decode(engine._ctx, batch)
-            total += time.perf_counter() - started
-            assert status == 0, status
-            tokens += n
-    engine.reset()  # the pool's bookkeeping no longer matches the cache
-    return total, tokens
+    return log.events, engine.stats.tokens_decoded - before
 
 
 def main() -> None:
@@ -222,7 +158,7 @@ def main() -> None:
     engine_tokens = (engine.stats.tokens_decoded - before) // len(passes)
     engine_s = float(np.median(passes))
     calls, recorded_tokens = record_engine(engine, items)
-    raw_s, raw_tokens = run_raw(engine, calls)
+    raw_s, raw_tokens = replay(engine, calls)
     naive_s, naive_tokens, naive_answers = run_naive(engine, items)
     gap = max(
         float(np.max(np.abs(np.array(a.probabilities) - b)))

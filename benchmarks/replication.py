@@ -36,8 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import llama_cpp
 import numpy as np
+from decode_log import DecodeLog, replay
 
 from simulacra.batteries import RunOptions
 from simulacra.batteries.replication import load
@@ -48,16 +48,12 @@ BATTERY = ROOT / "scenarios" / "replication" / "many_labs_1"
 
 
 class Recorder:
-    """Records an engine pass: scoring questions, generation prompts, decode batches, KV ops."""
+    """Records an engine pass's scoring questions and generation prompts (for the naive baseline)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.questions: list[tuple[Any, list[str]]] = []
         self.generations: list[tuple[Any, dict[str, Any]]] = []
-        self.events: list[tuple[str, Any]] = []
-        self.record_decodes = True
-        self.failed = 0
-        self._originals: dict[str, Any] = {}
 
     def __enter__(self) -> Recorder:
         engine = self.engine
@@ -75,83 +71,11 @@ class Recorder:
 
         engine.option_logprobs = record_questions
         engine.generate = record_generation
-        for name in (
-            "llama_decode",
-            "llama_memory_seq_rm",
-            "llama_memory_seq_cp",
-            "llama_memory_clear",
-        ):
-            self._originals[name] = getattr(llama_cpp, name)
-        decode = self._originals["llama_decode"]
-
-        def record_decode(ctx, batch):
-            n = batch.n_tokens
-            status = decode(ctx, batch)
-            if status != 0 and self.record_decodes:
-                self.failed += 1
-            if status == 0 and self.record_decodes:
-                seq = [batch.seq_id[b][0] for b in range(n)]
-                self.events.append(
-                    (
-                        "decode",
-                        (
-                            np.ctypeslib.as_array(batch.token, shape=(n,)).copy(),
-                            np.ctypeslib.as_array(batch.pos, shape=(n,)).copy(),
-                            np.array(seq, dtype=np.int32),
-                            np.ctypeslib.as_array(batch.logits, shape=(n,)).copy(),
-                        ),
-                    )
-                )
-            return status
-
-        def recorder(name):
-            original = self._originals[name]
-
-            def call(*args):
-                if self.record_decodes:
-                    self.events.append((name, args[1:]))
-                return original(*args)
-
-            return call
-
-        llama_cpp.llama_decode = record_decode
-        for name in ("llama_memory_seq_rm", "llama_memory_seq_cp", "llama_memory_clear"):
-            setattr(llama_cpp, name, recorder(name))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for name, original in self._originals.items():
-            setattr(llama_cpp, name, original)
         del self.engine.option_logprobs
         del self.engine.generate
-
-
-def replay_raw(engine: Engine, events: list[tuple[str, Any]]) -> tuple[float, int]:
-    """Replay recorded batches and KV ops on a reset engine, timing only llama_decode."""
-    engine.reset()
-    memory = engine._memory
-    batch = engine._batch
-    total, tokens = 0.0, 0
-    for name, args in events:
-        if name == "decode":
-            token, pos, seq, logits = args
-            n = len(token)
-            np.ctypeslib.as_array(batch.token, shape=(n,))[:] = token
-            np.ctypeslib.as_array(batch.pos, shape=(n,))[:] = pos
-            np.ctypeslib.as_array(batch.logits, shape=(n,))[:] = logits
-            for b in range(n):
-                batch.seq_id[b][0] = int(seq[b])
-                batch.n_seq_id[b] = 1
-            batch.n_tokens = n
-            started = time.perf_counter()
-            status = llama_cpp.llama_decode(engine._ctx, batch)
-            total += time.perf_counter() - started
-            if status != 0:
-                raise RuntimeError(f"replayed llama_decode failed with status {status}")
-            tokens += n
-        else:  # the KV-cache operations, as the engine made them
-            getattr(llama_cpp, name)(memory, *args)
-    return total, tokens
 
 
 def naive(
@@ -218,10 +142,10 @@ def main() -> None:
     unit_tokens: list[int] = []
     before = engine.stats.as_dict()
     rows = 0
-    with Recorder(engine) as recorder:
+    with Recorder(engine) as recorder, DecodeLog() as decodes:
         started = time.perf_counter()
         for k, unit in enumerate(units):
-            recorder.record_decodes = k < args.raw_units
+            decodes.active = k < args.raw_units
             engine.reset()
             began = time.perf_counter()
             decoded = engine.stats.tokens_decoded
@@ -257,7 +181,7 @@ def main() -> None:
         json.dumps(result), file=sys.stderr, flush=True
     )  # the engine pass, kept if later parts fail
     if not args.engine_only:
-        raw_s, raw_tokens = replay_raw(engine, recorder.events)
+        raw_s, raw_tokens = replay(engine, decodes.events)
         print(f"raw replay: {raw_tokens} tokens in {raw_s:.1f} s", file=sys.stderr, flush=True)
         k = min(args.raw_units, len(units))
         sampled_rate = sum(unit_tokens[:k]) / sum(unit_s[:k])
@@ -267,7 +191,7 @@ def main() -> None:
             "raw_units": k,
             "engine_tokens_raw_units": sum(unit_tokens[:k]),
             "engine_s_raw_units": round(sum(unit_s[:k]), 3),
-            "failed_decodes_recorded": recorder.failed,
+            "failed_decodes_recorded": decodes.failed,
             "raw_s_over_engine_s": round(raw_s / sum(unit_s[:k]), 3),
             "raw_tokens_per_s": round(raw_tokens / raw_s, 1),
             "engine_tokens_per_s_raw_units": round(sampled_rate, 1),
