@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
+from simulacra.errors import SimulacraWarning
 from simulacra.instruments import (
     Choice,
     FreeText,
@@ -15,6 +18,7 @@ from simulacra.instruments import (
     item_seed,
     option_frame,
 )
+from simulacra.llm.engine import Engine
 
 DRINK = Choice("drink", "Would you rather drink tea or coffee?", ("tea", "coffee"))
 SEASON = Choice("season", "Which season do you like best?", ("summer", "winter", "autumn"))
@@ -100,3 +104,23 @@ def test_bad_items_are_clear_errors(engine, respondents):
     with pytest.raises(TypeError, match="expected a Choice, Likert, Numeric or FreeText"):
         ask(engine, [(respondents[0], "How are you?")])
     assert ask(engine, []) == []
+
+
+def test_ask_turns_a_small_cache_over_quietly_and_counts_it(respondents):
+    # Four prompts per item against a pool of two: the cache must turn over.
+    engine = Engine.load(n_ctx=1024, n_threads=2, n_seq_max=2)
+    try:
+        items = [(r, SEASON) for r in respondents]
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            answers = ask(engine, items, seed=2)
+        assert engine.stats.evictions > 0
+        assert not [w for w in record if issubclass(w.category, SimulacraWarning)]
+        assert all(sum(a.probabilities) == pytest.approx(1.0) for a in answers)
+        # The scenario warning is only silenced inside ask, not afterwards.
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            engine.loglik([r.system for r in respondents], " Ahoy!")
+        assert [w for w in record if issubclass(w.category, SimulacraWarning)]
+    finally:
+        engine.close()

@@ -125,6 +125,10 @@ def ask(
     respondent.key, instrument.name) only, so an answer does not depend on which
     other items share the call or on their order.
 
+    When the call holds more distinct prompts than the engine's cache keeps, the
+    least recently used are recomputed; that is expected here and raises no
+    warning (``engine.stats.evictions`` counts it). Results do not change.
+
     Args:
         engine: the engine answering.
         items: (respondent, instrument) pairs.
@@ -168,20 +172,25 @@ def ask(
             key = (instrument.max_tokens, float(instrument.temperature), stop)
             generation.setdefault(key, []).append(i)
 
-    logprobs = engine.option_logprobs(questions) if questions else []
     texts: dict[int, str] = {}
     pool = engine.n_seq_max
-    for (max_tokens, temperature, stop), members in generation.items():
-        for start in range(0, len(members), pool):
-            chunk = members[start : start + pool]
-            prompts = [
-                question_prompt(fmt, items[i][0], instrument_text(items[i][1])) for i in chunk
-            ]
-            seeds = [item_seed(seed, items[i][0].key, items[i][1].name) for i in chunk]
-            replies = engine.generate(
-                prompts, max_tokens=max_tokens, temperature=temperature, stop=stop, seeds=seeds
-            )
-            texts.update(zip(chunk, replies, strict=True))
+    with engine.recomputing_quietly():
+        logprobs = engine.option_logprobs(questions) if questions else []
+        for (max_tokens, temperature, stop), members in generation.items():
+            for start in range(0, len(members), pool):
+                chunk = members[start : start + pool]
+                prompts = [
+                    question_prompt(fmt, items[i][0], instrument_text(items[i][1])) for i in chunk
+                ]
+                seeds = [item_seed(seed, items[i][0].key, items[i][1].name) for i in chunk]
+                replies = engine.generate(
+                    prompts,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stop=stop,
+                    seeds=seeds,
+                )
+                texts.update(zip(chunk, replies, strict=True))
 
     answers = []
     for i, (respondent, instrument) in enumerate(items):

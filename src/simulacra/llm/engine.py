@@ -26,7 +26,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -427,6 +427,21 @@ class Engine:
             seq.last_used = 0
         self._clock = 0
 
+    @contextlib.contextmanager
+    def recomputing_quietly(self) -> Iterator[None]:
+        """Within this block, evicting and recomputing prompts raises no warning.
+
+        The warning advises scenario authors. A caller that batches many prompts on
+        purpose (:func:`simulacra.instruments.ask`, the batteries) expects the cache
+        to turn over; the evictions still count in :attr:`stats`.
+        """
+        warned = self._warned_eviction
+        self._warned_eviction = True
+        try:
+            yield
+        finally:
+            self._warned_eviction = warned
+
     @property
     def sha256(self) -> str:
         """The sha256 of the loaded GGUF file."""
@@ -822,10 +837,9 @@ class Engine:
         else:
             advice = (
                 f"more prompts are in play at once than the model's cache keeps "
-                f"({len(self._pool)} sequences), so the least recently used are recomputed "
-                "when needed. To avoid it in a scenario, give the agents fewer simulacra "
-                "(agents[].prior) or use fewer agents; in a battery or a direct call to "
-                "simulacra.instruments.ask, put fewer respondents into one call."
+                f"({len(self._pool)}: one per agent and simulacrum it may speak as, plus "
+                "probes), so the least recently used are recomputed when needed. To avoid "
+                "it, give the agents fewer simulacra (agents[].prior) or use fewer agents."
             )
         warn(f"{advice} This is slower, but the results do not change. (Shown once.)")
 
