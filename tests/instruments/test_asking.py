@@ -107,7 +107,7 @@ def test_bad_items_are_clear_errors(engine, respondents):
 
 
 def test_ask_turns_a_small_cache_over_quietly_and_counts_it(respondents):
-    # Four prompts per item against a pool of two: the cache must turn over.
+    # Three option orders per item, three respondents, a pool of two: the cache turns over.
     engine = Engine.load(n_ctx=1024, n_threads=2, n_seq_max=2)
     try:
         items = [(r, SEASON) for r in respondents]
