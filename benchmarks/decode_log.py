@@ -68,7 +68,7 @@ class DecodeLog:
 def replay(engine: Engine, events: list[tuple[str, Any]]) -> tuple[float, int]:
     """Replay logged batches and KV operations on a reset engine; seconds in llama_decode, tokens."""
     engine.reset()
-    memory, batch = engine._memory, engine._batch
+    memory, batch = engine.pool._memory, engine.pool._batch
     total, tokens = 0.0, 0
     for name, args in events:
         if name != "decode":
@@ -84,7 +84,7 @@ def replay(engine: Engine, events: list[tuple[str, Any]]) -> tuple[float, int]:
             batch.n_seq_id[b] = 1
         batch.n_tokens = n
         started = time.perf_counter()
-        status = llama_cpp.llama_decode(engine._ctx, batch)
+        status = llama_cpp.llama_decode(engine.pool._ctx, batch)
         total += time.perf_counter() - started
         if status != 0:
             raise RuntimeError(f"replayed llama_decode failed with status {status}")

@@ -127,9 +127,9 @@ def run_raw(engine: Engine, steps: list) -> tuple[float, int]:
             cached[k] = len(full)
         for start in range(0, len(items), engine.n_batch):
             chunk = items[start : start + engine.n_batch]
-            engine._fill_batch(chunk)
+            engine.pool.fill_batch(chunk)
             began = time.perf_counter()
-            engine._decode(len(chunk), set())
+            engine.pool.decode(len(chunk), set())
             total += time.perf_counter() - began
             tokens += len(chunk)
     return total, tokens

@@ -32,7 +32,7 @@ def extend_rate(engine: Engine, k: int, length: int, turn: int, repeats: int) ->
     best = float("inf")
     for _ in range(repeats):
         for seq in range(k):
-            llama_cpp.llama_memory_seq_rm(engine._memory, seq, length, -1)
+            llama_cpp.llama_memory_seq_rm(engine.pool._memory, seq, length, -1)
         tokens = rng.integers(100, 9000, (k, turn))
         items = [
             (s, length + i, int(tokens[s, i]), i == turn - 1) for s in range(k) for i in range(turn)
@@ -46,8 +46,8 @@ def extend_rate(engine: Engine, k: int, length: int, turn: int, repeats: int) ->
 def decode(engine: Engine, items: list[tuple[int, int, int, bool]]) -> None:
     for start in range(0, len(items), engine.n_batch):
         chunk = items[start : start + engine.n_batch]
-        engine._fill_batch(chunk)
-        engine._decode(len(chunk), set())
+        engine.pool.fill_batch(chunk)
+        engine.pool.decode(len(chunk), set())
 
 
 def main() -> None:

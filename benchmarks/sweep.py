@@ -23,8 +23,8 @@ from pathlib import Path
 
 import simulacra
 from simulacra.llm.engine import default_threads
-from simulacra.runner import clear_engines, get_engine
 from simulacra.scenario import load_scenario
+from simulacra.simulation.runner import clear_engines, get_engine
 from simulacra.sweep import plan_runs
 
 ROOT = Path(__file__).resolve().parents[1]

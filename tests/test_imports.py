@@ -1,10 +1,12 @@
-"""The package has no import cycle, lazy (function-level) imports included.
+"""The package has no import cycle, lazy and type-only imports included.
 
 Every module's imports are read with :mod:`ast`: module-level and inside
-functions or classes alike, skipping only the body of ``if TYPE_CHECKING:``
-blocks (never executed). ``from pkg import name`` is an import of the module
-``pkg.name`` when that module exists, else of ``pkg``. The strongly connected
-components of the resulting graph (Tarjan's algorithm) are the import loops.
+functions or classes alike, and, unless ``type_only=False``, the body of
+``if TYPE_CHECKING:`` blocks too (never executed, but a circle of type-only
+imports still ties the modules together for a reader). ``from pkg import name``
+is an import of the module ``pkg.name`` when that module exists, else of ``pkg``.
+The strongly connected components of the resulting graph (Tarjan's algorithm) are
+the import loops.
 """
 
 from __future__ import annotations
@@ -34,23 +36,28 @@ def _is_type_checking(test: ast.expr) -> bool:
     return isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
 
 
-def _import_nodes(node: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
-    """Every import statement under ``node``, except in ``if TYPE_CHECKING:`` bodies."""
+def _import_nodes(
+    node: ast.AST, *, type_only: bool = True
+) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement under ``node`` (``if TYPE_CHECKING:`` bodies if ``type_only``)."""
     for child in ast.iter_child_nodes(node):
         if isinstance(child, ast.Import | ast.ImportFrom):
             yield child
-        elif isinstance(child, ast.If) and _is_type_checking(child.test):
+        elif isinstance(child, ast.If) and _is_type_checking(child.test) and not type_only:
             for other in child.orelse:  # the else branch does run
                 yield from _import_nodes(ast.Module(body=[other], type_ignores=[]))
         else:
-            yield from _import_nodes(child)
+            yield from _import_nodes(child, type_only=type_only)
 
 
-def module_imports(name: str, path: Path, known: Mapping[str, Path]) -> set[str]:
+def module_imports(
+    name: str, path: Path, known: Mapping[str, Path], *, type_only: bool = True
+) -> set[str]:
     """The modules of ``known`` that module ``name`` (file ``path``) imports."""
     is_package = path.name == "__init__.py"
     found: set[str] = set()
-    for node in _import_nodes(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    for node in _import_nodes(tree, type_only=type_only):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         else:
@@ -67,10 +74,12 @@ def module_imports(name: str, path: Path, known: Mapping[str, Path]) -> set[str]
     return found
 
 
-def import_graph(root: Path, package: str) -> dict[str, set[str]]:
-    """Module -> the package's modules it imports."""
+def import_graph(root: Path, package: str, *, type_only: bool = True) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports (type-only imports unless told not to)."""
     known = module_files(root, package)
-    return {name: module_imports(name, path, known) for name, path in known.items()}
+    return {
+        name: module_imports(name, path, known, type_only=type_only) for name, path in known.items()
+    }
 
 
 def strongly_connected(graph: Mapping[str, set[str]]) -> list[list[str]]:
@@ -155,12 +164,70 @@ def test_simulacra_has_no_import_cycle():
     assert not import_loops(SRC, "simulacra"), describe(SRC, "simulacra")
 
 
-def test_the_graph_sees_lazy_and_package_imports():
+def test_the_graph_sees_lazy_type_only_and_package_imports():
     graph = import_graph(SRC, "simulacra")
     assert "simulacra.llm.engine" in graph["simulacra.llm.cache"]
-    assert "simulacra.scenario" in graph["simulacra.model"]  # from simulacra.scenario import ...
-    assert "simulacra.runner" in graph["simulacra.cli"]  # a function-level import
-    assert "simulacra.model" not in graph["simulacra.agent"]  # only under TYPE_CHECKING
+    assert "simulacra.scenario" in graph["simulacra.simulation.model"]
+    assert "simulacra.simulation.runner" in graph["simulacra.cli"]  # a function-level import
+    # only under TYPE_CHECKING: seen by default, not in the runtime graph
+    assert "simulacra.simulation.dialogue" in graph["simulacra.simulation.probes"]
+    runtime = import_graph(SRC, "simulacra", type_only=False)
+    assert "simulacra.simulation.dialogue" not in runtime["simulacra.simulation.probes"]
+
+
+def _reaches(graph: Mapping[str, set[str]], module: str) -> set[str]:
+    """Every module ``module`` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        for target in graph.get(todo.pop(), ()):
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def _room(module: str) -> str:
+    """The room of a module: ``simulacra.llm.engine`` -> ``llm``, ``simulacra.cli`` -> ``cli``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+# Rooms a room may import (docs/architecture.md); errors and the package itself are free.
+ALLOWED_ROOMS = {
+    "llm": set(),
+    "scenario": {"instruments"},  # instruments.likert's point limit
+    "instruments": {"llm"},
+    "analysis": set(),
+    "plots": {"analysis"},
+}
+# Single modules a room may import beyond its allowed rooms.
+ALLOWED_MODULES = {
+    # the scenario builds Simulacrum data and checks model names in the registry
+    "scenario": {"simulacra.simulation.simulacrum", "simulacra.llm.models"},
+}
+
+
+def test_rooms_import_only_what_the_architecture_allows():
+    graph = import_graph(SRC, "simulacra")
+    wrong = []
+    for module, targets in sorted(graph.items()):
+        room = _room(module)
+        if room not in ALLOWED_ROOMS:
+            continue
+        allowed = {room, "errors", ""} | ALLOWED_ROOMS[room]
+        for target in sorted(targets):
+            if _room(target) in allowed or target in ALLOWED_MODULES.get(room, set()):
+                continue
+            wrong.append(f"{module} imports {target}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_scenario_reaches_no_model_machinery():
+    graph = import_graph(SRC, "simulacra")
+    reached = _reaches(graph, "simulacra.scenario")
+    assert "simulacra.simulation.model" not in reached
+    assert not {m for m in reached if m.startswith("simulacra.llm.engine")}
 
 
 def write_package(root: Path, files: Mapping[str, str]) -> None:
@@ -190,9 +257,10 @@ def test_the_detector_finds_a_lazy_cycle_and_names_its_modules(tmp_path):
     loops = import_loops(tmp_path, "pkg")
     assert loops == [["pkg.a", "pkg.b", "pkg.sub.c", "pkg.a"]]
     assert "pkg.a -> pkg.b -> pkg.sub.c -> pkg.a" in describe(tmp_path, "pkg")
-    graph = import_graph(tmp_path, "pkg")
-    assert graph["pkg.d"] == set()  # TYPE_CHECKING imports do not count
-    assert graph["pkg.e"] == {"pkg.d"}
+    runtime = import_graph(tmp_path, "pkg", type_only=False)
+    assert runtime["pkg.d"] == set()  # TYPE_CHECKING imports do not run
+    assert runtime["pkg.e"] == {"pkg.d"}
+    assert import_graph(tmp_path, "pkg")["pkg.d"] == {"pkg.a"}  # but count by default
 
 
 def test_the_detector_passes_an_acyclic_package(tmp_path):

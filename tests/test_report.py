@@ -13,7 +13,7 @@ import pytest
 from simulacra.cli import main
 from simulacra.errors import SimulacraError
 from simulacra.report import ReportData, heatmap_run, load_report_data, write_report
-from simulacra.results import RunResult
+from simulacra.simulation.results import RunResult
 from simulacra.sweep import load_sweep, sweep
 
 PNG = b"\x89PNG\r\n\x1a\n"

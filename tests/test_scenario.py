@@ -29,7 +29,7 @@ from simulacra.scenario import (
     parse_override_value,
     parse_scenario,
 )
-from simulacra.simulacrum import Simulacrum
+from simulacra.simulation.simulacrum import Simulacrum
 
 HERE = Path(__file__).parent
 SCENARIOS = HERE / "scenarios"

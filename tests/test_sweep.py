@@ -22,8 +22,9 @@ import pandas as pd
 import pytest
 
 import simulacra
-from simulacra import cli, runner
+from simulacra import cli
 from simulacra.errors import ScenarioError, SweepError
+from simulacra.simulation import runner
 from simulacra.sweep import (
     derive_seed,
     expand_grid,

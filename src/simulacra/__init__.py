@@ -12,7 +12,6 @@ public API:
 - :mod:`simulacra.analysis` and :mod:`simulacra.plots`: metrics and figures.
 """
 
-from simulacra.agent import PersonaAgent
 from simulacra.errors import (
     EngineError,
     ModelLoadError,
@@ -22,12 +21,13 @@ from simulacra.errors import (
     SweepError,
 )
 from simulacra.llm.engine import Engine
-from simulacra.model import DialogueModel
-from simulacra.results import RunResult, load_run
-from simulacra.runner import get_engine, run
 from simulacra.scenario import Scenario, load_scenario
-from simulacra.simulacrum import Simulacrum
-from simulacra.superposition import Superposition
+from simulacra.simulation.agent import PersonaAgent
+from simulacra.simulation.model import DialogueModel
+from simulacra.simulation.results import RunResult, load_run
+from simulacra.simulation.runner import get_engine, run
+from simulacra.simulation.simulacrum import Simulacrum
+from simulacra.simulation.superposition import Superposition
 from simulacra.sweep import load_sweep, sweep
 
 __version__ = "0.1.0"

@@ -74,9 +74,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from simulacra.runner import default_run_id, run
     from simulacra.scenario import load_scenario
     from simulacra.scenario.model_check import check_model
+    from simulacra.simulation.runner import default_run_id, run
 
     scenario = load_scenario(args.scenario, args.set)
     check_model(scenario)
@@ -156,27 +156,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from simulacra.batteries.runner import is_battery_result
+    from simulacra.report import report_directory
 
-    if is_battery_result(args.directory):
-        from simulacra.batteries.runner import kind_module, load_battery_result
-
-        result = load_battery_result(args.directory)
-        figdir = Path(args.out)
-        figdir.mkdir(parents=True, exist_ok=True)
-        written = kind_module(result.kind).write_report(result, figdir)
-    else:
-        from simulacra.report import heatmap_run, load_report_data, write_report
-
-        data = load_report_data(args.directory)
-        shown = heatmap_run(data, args.run)
-        written = write_report(data, args.out, run_id=shown)
-        if len(data.run_ids) > 1:
-            print(
-                f"posterior_heatmap.png shows run {shown}"
-                + ("" if args.run else " (the first); choose another with --run RUN_ID"),
-                file=sys.stderr,
-            )
+    written, notes = report_directory(args.directory, args.out, run_id=args.run)
+    for note in notes:
+        print(note, file=sys.stderr)
     for path in written:
         print(path)
     return 0

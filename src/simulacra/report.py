@@ -1,8 +1,15 @@
-"""Reports: the figures and summary table of a run or sweep directory, written as files.
+"""Reports: the figures and summary table of any result directory, written as files.
 
-:func:`write_report` (``simulacra report DIR --out FIGDIR [--run RUN_ID]``) reads a
-run directory (``manifest.json``) or a sweep directory (``sweep.json``), computes
-the collapse metrics of :mod:`simulacra.analysis.collapse` and writes:
+``simulacra report DIR --out FIGDIR [--run RUN_ID]`` calls :func:`report_directory`,
+the one place that tells result kinds apart (:func:`result_kind`) and hands each to
+its writer: a battery directory to its kind's ``write_report``
+(:mod:`simulacra.batteries.goal_guarding.report`,
+:mod:`simulacra.batteries.replication.report`), a run or sweep directory to
+:func:`write_report` here.
+
+:func:`write_report` reads a run directory (``manifest.json``) or a sweep directory
+(``sweep.json``), computes the collapse metrics of :mod:`simulacra.analysis.collapse`
+and writes:
 
 - ``entropy_curves.png``: mean normalised entropy per turn with 95% bootstrap
   bands, one line per grid point (a sweep) or per agent (a run); a sweep with
@@ -55,7 +62,7 @@ from simulacra.analysis.paired import paired_differences
 from simulacra.analysis.probes import probe_curves, shown_options
 from simulacra.analysis.regeneration import summarize_regeneration
 from simulacra.errors import SimulacraError
-from simulacra.plots import (
+from simulacra.plots.collapse import (
     MIN_RUNS_FOR_BAND,
     plot_commitment_vs_entropy,
     plot_entropy_curves,
@@ -63,9 +70,17 @@ from simulacra.plots import (
     plot_posterior_heatmap,
     plot_probe_curves,
 )
-from simulacra.results import MANIFEST, load_run
+from simulacra.simulation.results import MANIFEST, load_run
 
-__all__ = ["ReportData", "heatmap_run", "load_report_data", "summary_table", "write_report"]
+__all__ = [
+    "ReportData",
+    "heatmap_run",
+    "load_report_data",
+    "report_directory",
+    "result_kind",
+    "summary_table",
+    "write_report",
+]
 
 SWEEP_FILE = "sweep.json"
 RUNS_DIR = "runs"
@@ -451,3 +466,61 @@ def write_report(
     summary_path = out / "summary.csv"
     summary.to_csv(summary_path, index=False)
     return [*written, *tables, summary_path]
+
+
+def result_kind(directory: str | os.PathLike[str]) -> str:
+    """What kind of result ``directory`` holds: ``"run"``, ``"sweep"`` or a battery kind.
+
+    Raises:
+        SimulacraError: the directory holds none of them.
+    """
+    from simulacra.batteries.runner import battery_kind_of_result
+
+    path = Path(directory)
+    kind = battery_kind_of_result(path)
+    if kind is not None:
+        return kind
+    if (path / SWEEP_FILE).is_file():
+        return "sweep"
+    if (path / MANIFEST).is_file():
+        return "run"
+    raise SimulacraError(
+        f"{path} is neither a run directory (manifest.json), a sweep directory "
+        f"({SWEEP_FILE}) nor a battery output directory"
+    )
+
+
+def report_directory(
+    directory: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    run_id: str | None = None,
+) -> tuple[list[Path], list[str]]:
+    """Write the report of any result directory, by its kind (:func:`result_kind`).
+
+    Args:
+        directory: a run, sweep or battery output directory.
+        out: the folder for the figures and tables (created).
+        run_id: for a sweep, the run whose posteriors the heatmap shows.
+
+    Returns:
+        The paths written, and notes for the terminal.
+    """
+    kind = result_kind(directory)
+    notes: list[str] = []
+    if kind in ("run", "sweep"):
+        data = load_report_data(directory)
+        shown = heatmap_run(data, run_id)
+        written = write_report(data, out, run_id=shown)
+        if len(data.run_ids) > 1:
+            notes.append(
+                f"posterior_heatmap.png shows run {shown}"
+                + ("" if run_id else " (the first); choose another with --run RUN_ID")
+            )
+        return written, notes
+    from simulacra.batteries.runner import kind_module, load_battery_result
+
+    result = load_battery_result(directory)
+    figdir = Path(out)
+    figdir.mkdir(parents=True, exist_ok=True)
+    return kind_module(result.kind).write_report(result, figdir), notes

@@ -17,11 +17,11 @@ from simulacra.analysis.regeneration import (
     summarize_regeneration,
 )
 from simulacra.errors import ScenarioError
-from simulacra.model import DialogueModel
-from simulacra.regeneration import regenerate
-from simulacra.results import load_run
-from simulacra.runner import run
 from simulacra.scenario import RegenerationSpec, load_scenario, parse_scenario
+from simulacra.simulation.model import DialogueModel
+from simulacra.simulation.regeneration import regenerate
+from simulacra.simulation.results import load_run
+from simulacra.simulation.runner import run
 
 SCENARIO = (Path(__file__).parent.parent / "scenarios" / "regen.toml").read_text()
 

@@ -23,7 +23,7 @@ from simulacra.batteries.replication import interview as interview_module
 from simulacra.batteries.replication.interview import interview
 from simulacra.errors import ScenarioError
 from simulacra.instruments import INTERVIEWER, Answer, Choice, FreeText, Likert, Numeric
-from simulacra.simulacrum import Simulacrum
+from simulacra.simulation.simulacrum import Simulacrum
 
 ROOT = Path(__file__).resolve().parents[2]
 ML1 = ROOT / "scenarios" / "replication" / "many_labs_1"

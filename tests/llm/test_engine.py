@@ -13,7 +13,8 @@ from naive_scorer import NaiveScorer
 
 from simulacra.errors import ModelLoadError, ModelNotFoundError, SimulacraWarning
 from simulacra.llm.chat import Message, render_dialogue
-from simulacra.llm.engine import Engine, _log_softmax_at
+from simulacra.llm.engine import Engine
+from simulacra.llm.pool import log_softmax_at
 
 PERSONAS = [
     "You are a boisterous pirate captain who loves the sea and shouts a lot.",
@@ -137,7 +138,7 @@ def test_log_softmax_matches_float64_reference_across_blocks():
         - peak
         - np.log(np.exp(wide - peak[:, None]).sum(axis=1))
     )
-    np.testing.assert_allclose(_log_softmax_at(rows, targets), reference, atol=1e-4)
+    np.testing.assert_allclose(log_softmax_at(rows, targets), reference, atol=1e-4)
 
 
 def test_loglik_per_token_sums_to_total(engine):
@@ -226,7 +227,7 @@ def test_a_lone_token_over_a_full_cache_matches_a_fresh_decode(engine):
     fresh = engine.option_logprobs([(prompt, digits)])[0]
     filler = " ".join(["The quick brown fox jumps over the lazy dog."] * 70)
     engine.loglik(["Zebra"], filler)  # 700 more cells: attention now spans 768+
-    assert sum(len(s.tokens) for s in engine._pool) > 600
+    assert sum(len(s.tokens) for s in engine.pool.sequences) > 600
     # The prompt is cached: only its last token is decoded again, alone.
     before = engine.stats.tokens_decoded
     again = engine.option_logprobs([(prompt, digits)])[0]

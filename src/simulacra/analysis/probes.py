@@ -1,6 +1,6 @@
 """Probe answers over a dialogue: option probabilities summarised across runs.
 
-A forced-choice probe (:mod:`simulacra.probes`) asks an agent a question at chosen
+A forced-choice probe (:mod:`simulacra.simulation.probes`) asks an agent a question at chosen
 turns and records the probability of each option (averaged over the orders in
 which the options were listed). The ``probes`` table holds one row per run, turn,
 agent, probe and option (``run_id, turn, agent, probe, option, probability, ...``;

@@ -4,7 +4,7 @@ The posterior of an agent says how uncommitted its *beliefs* are; the
 regeneration test asks how uncommitted its *behaviour* is. From one dialogue
 state the agent's next utterance is drawn ``M`` times (each draw picks the
 persona the way the agent would, then samples the text), without touching the
-dialogue (:mod:`simulacra.regeneration` does the drawing). Every regeneration
+dialogue (:mod:`simulacra.simulation.regeneration` does the drawing). Every regeneration
 is scored under each of the agent's simulacra and labelled by the most likely
 one, ``argmax_k l_k(u)``. The spread of the labels measures the superposition in
 what the model actually does:

@@ -36,11 +36,11 @@ Reported per game (:func:`summarize_games`) and over games (:func:`summarize`):
   ``log N``), and ``reveal_distribution_entropy`` of the distribution itself.
 
 This module holds the result tables and their metrics (pure functions); the
-game itself, which runs the model, is :mod:`simulacra.twenty_questions`. The
+game itself, which runs the model, is :mod:`simulacra.simulation.twenty_questions`. The
 game is not a scenario file (the scenario schema has no yes/no question bank);
-run it from Python (:func:`simulacra.twenty_questions.play`,
-:func:`~simulacra.twenty_questions.play_games`) or with
-``python -m simulacra.twenty_questions``.
+run it from Python (:func:`simulacra.simulation.twenty_questions.play`,
+:func:`~simulacra.simulation.twenty_questions.play_games`) or with
+``python -m simulacra.simulation.twenty_questions``.
 
 Measured with the defaults (10 games, 3 questions, 20 reveals, seed 0): the
 embedded models do not play the game. The consistency of the reveals is at the

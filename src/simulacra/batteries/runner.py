@@ -36,7 +36,12 @@ from simulacra.batteries.base import KINDS, Battery, RunOptions, Unit
 from simulacra.errors import ScenarioError, ScenarioIssue, SimulacraError
 from simulacra.llm.cache import get_engine
 from simulacra.llm.engine import default_threads
-from simulacra.results import MANIFEST, atomic_directory, package_versions, write_json_atomic
+from simulacra.simulation.results import (
+    MANIFEST,
+    atomic_directory,
+    package_versions,
+    write_json_atomic,
+)
 from simulacra.sweep.executors import execute
 from simulacra.sweep.progress import Progress
 from simulacra.sweep.store import locked, write_parquet_atomic
@@ -44,7 +49,7 @@ from simulacra.sweep.store import locked, write_parquet_atomic
 __all__ = [
     "BATTERY_FILE",
     "BatteryResult",
-    "is_battery_result",
+    "battery_kind_of_result",
     "kind_module",
     "load_battery_result",
     "run_battery",
@@ -139,15 +144,28 @@ class BatteryResult:
             raise KeyError(f"no table {name!r}; the run has {sorted(self.tables)}") from None
 
 
-def is_battery_result(directory: str | os.PathLike[str]) -> bool:
-    """Whether ``directory`` holds a battery run (its manifest names a battery kind)."""
-    path = Path(directory) / MANIFEST
+def battery_kind_of_result(directory: str | os.PathLike[str]) -> str | None:
+    """The battery kind of the run in ``directory``, or None if it holds no battery run.
+
+    Raises:
+        SimulacraError: the directory holds an unfinished battery run (it says how to
+            resume it).
+    """
+    directory = Path(directory)
+    path = directory / MANIFEST
     if not path.is_file():
-        return False
+        if (directory / CONFIG_FILE).is_file():
+            raise SimulacraError(
+                f"{directory} holds an unfinished battery run: resume it with "
+                f"`simulacra battery run BATTERY_DIR --out {directory}` and the same options"
+            )
+        return None
     try:
-        return "battery_kind" in json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, OSError):
-        return False
+        return None
+    kind = manifest.get("battery_kind")
+    return str(kind) if kind is not None else None
 
 
 def load_battery_result(directory: str | os.PathLike[str]) -> BatteryResult:

@@ -8,7 +8,7 @@ before using it; a run does so when it starts.
 
 Scratch engines are a second engine per loaded model, for work that must not
 touch the first one's KV cache (the regeneration test; see
-:mod:`simulacra.regeneration`).
+:mod:`simulacra.simulation.regeneration`).
 """
 
 from __future__ import annotations

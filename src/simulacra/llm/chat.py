@@ -13,16 +13,21 @@ continue a "Name: text" transcript.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 __all__ = [
     "ChatFormat",
     "ChatML",
     "Message",
     "PlainTranscript",
+    "Prompt",
     "chat_format",
 ]
+
+Prompt: TypeAlias = str | Sequence[str]
+"""A prompt: one string, or a list of segments tokenized separately and concatenated."""
 
 
 @dataclass(frozen=True)

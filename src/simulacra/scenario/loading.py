@@ -46,7 +46,7 @@ from simulacra.scenario.sections import (
     parse_regeneration,
     parse_simulacra,
 )
-from simulacra.simulacrum import Simulacrum
+from simulacra.simulation.simulacrum import Simulacrum
 
 __all__ = ["Scenario", "build_scenario", "load_scenario", "parse_scenario", "read_scenario_file"]
 

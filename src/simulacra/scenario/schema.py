@@ -52,6 +52,24 @@ PERSONA_MODES: tuple[str, ...] = get_args(PersonaMode)
 PROBE_PERSONAS: tuple[str, ...] = get_args(ProbePersona)
 PROBE_KINDS: tuple[str, ...] = get_args(ProbeKind)
 SCHEDULERS: tuple[str, ...] = get_args(SchedulerName)
+_scheduler_names: list[str] = list(SCHEDULERS)
+
+
+def allow_scheduler(name: str) -> None:
+    """Let scenario files name the scheduler ``name`` in ``dialogue.scheduler``.
+
+    The scenario owns the vocabulary of scheduler names; the simulation owns the
+    policies and calls this from :func:`simulacra.simulation.scheduling.register_scheduler`.
+    """
+    if name not in _scheduler_names:
+        _scheduler_names.append(name)
+
+
+def scheduler_names() -> tuple[str, ...]:
+    """The scheduler names a scenario may use: the built-in ones and any registered."""
+    return tuple(_scheduler_names)
+
+
 NORMALIZATIONS: tuple[str, ...] = get_args(Normalization)
 OBSERVATIONS: tuple[str, ...] = get_args(Observation)
 
@@ -301,7 +319,7 @@ class RegenerationSpec:
     Before the utterance of each listed turn is played, every listed agent's next
     utterance is regenerated ``samples`` times from the same dialogue state (the
     dialogue itself is unchanged); each regeneration is labelled by its most likely
-    simulacrum (see :mod:`simulacra.regeneration`).
+    simulacrum (see :mod:`simulacra.simulation.regeneration`).
 
     Attributes:
         turns: Sorted, distinct turns in ``[1, dialogue.turns]``; turn ``t`` redraws

@@ -61,9 +61,9 @@ from simulacra.scenario.schema import (
     RegenerationSpec,
     ScaleSpec,
     resolve_turn,
+    scheduler_names,
 )
-from simulacra.scheduling import scheduler_names
-from simulacra.simulacrum import Simulacrum
+from simulacra.simulation.simulacrum import Simulacrum
 
 __all__ = [
     "AgentInfo",

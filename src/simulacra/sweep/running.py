@@ -22,12 +22,12 @@ from typing import Any
 
 import pandas as pd
 
-from simulacra import runner
 from simulacra.errors import ScenarioError, ScenarioIssue, SweepError, warn
 from simulacra.llm.engine import default_threads
-from simulacra.results import RunResult, package_versions, write_json_atomic
 from simulacra.scenario import Scenario, apply_overrides, read_scenario_file
 from simulacra.scenario.model_check import check_model
+from simulacra.simulation import runner
+from simulacra.simulation.results import RunResult, package_versions, write_json_atomic
 from simulacra.sweep.definition import (
     jsonable,
     merge_definitions,

@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 
 from simulacra.errors import SweepError
-from simulacra.results import MANIFEST, TABLES, load_run
+from simulacra.simulation.results import MANIFEST, TABLES, load_run
 from simulacra.sweep.grid import RunSpec, plan_runs, sort_key, value_text
 
 __all__ = [

@@ -4,7 +4,7 @@
 goal-guarding run. It summarises the run's tables with
 :mod:`simulacra.analysis.goal_guarding` (using the battery's ``[analysis]``
 settings, recorded in the manifest) and draws the figures of
-:mod:`simulacra.plots_goal_guarding`. Every file is written to a temporary name
+:mod:`simulacra.plots.goal_guarding`. Every file is written to a temporary name
 and renamed into place, so an interrupted report leaves no half-written file.
 """
 
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import matplotlib.pyplot as plt
 
 from simulacra.analysis.goal_guarding import StatSettings, belief_summary, summarize
-from simulacra.plots_goal_guarding import (
+from simulacra.plots.goal_guarding import (
     plot_controls_beside_effects,
     plot_guarding_mass,
     plot_par_forest,

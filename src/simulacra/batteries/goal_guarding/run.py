@@ -1,7 +1,7 @@
 """Running one goal-guarding unit: the subject, its peer, the material, the decisions.
 
 The subject, "Agent 1", is a Mesa agent (:class:`SubjectAgent`) holding a
-:class:`~simulacra.superposition.Superposition` over the battery's simulacra, each
+:class:`~simulacra.simulation.superposition.Superposition` over the battery's simulacra, each
 tagged ``guarding`` or ``compliant``. For every peer condition of a unit it meets
 the peer material of its channel:
 
@@ -42,7 +42,7 @@ from simulacra.batteries.goal_guarding.design import (
 from simulacra.batteries.goal_guarding.schema import GoalGuardingSpec
 from simulacra.instruments import Choice, Respondent, ask, item_rng
 from simulacra.llm.chat import ChatFormat, Message, render_dialogue
-from simulacra.superposition import Superposition
+from simulacra.simulation.superposition import Superposition
 
 if TYPE_CHECKING:
     from simulacra.llm.engine import Engine

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from simulacra.errors import ScenarioError, ScenarioIssue
-from simulacra.simulacrum import Simulacrum
+from simulacra.simulation.simulacrum import Simulacrum
 
 __all__ = [
     "BATTERY_FILE",

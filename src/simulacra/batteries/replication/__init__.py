@@ -18,7 +18,7 @@ Rooms:
 - :mod:`~simulacra.batteries.replication.battery`: the battery, its units (``load``);
 - :mod:`~simulacra.batteries.replication.interview`: asking the participants, batched;
 - :mod:`~simulacra.batteries.replication.scoring`: answers to d, criteria and variance;
-- :mod:`~simulacra.batteries.replication.figures` and
+- :mod:`~simulacra.plots.replication` and
   :mod:`~simulacra.batteries.replication.report`: the report (``write_report``).
 """
 

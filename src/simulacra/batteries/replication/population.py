@@ -1,7 +1,7 @@
 """Population: simulated participants, sampled from ``population.toml``.
 
 Each participant is a :class:`Participant`, a ``mesa.Agent`` holding its persona as
-a :class:`~simulacra.simulacrum.Simulacrum` (the backstory rendered from the file's
+a :class:`~simulacra.simulation.simulacrum.Simulacrum` (the backstory rendered from the file's
 template), its attributes, its own random order of the studies and one random
 condition per study, as in Many Labs 1. Everything about participant ``i`` is drawn
 from seeded streams keyed by ``(seed, i)`` (and the effect's name for its
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from simulacra.batteries.replication.checks import FileChecker, join, unknown
-from simulacra.simulacrum import Simulacrum
+from simulacra.simulation.simulacrum import Simulacrum
 
 __all__ = [
     "Attribute",

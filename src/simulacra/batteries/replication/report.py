@@ -24,10 +24,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from simulacra.batteries.replication.battery import ReplicationBattery, build
-from simulacra.batteries.replication.figures import plot_effects_vs_target, plot_variance_ratio
 from simulacra.batteries.replication.population import composition
 from simulacra.batteries.replication.scoring import summarize
 from simulacra.errors import SimulacraError
+from simulacra.plots.replication import plot_effects_vs_target, plot_variance_ratio
 
 if TYPE_CHECKING:
     from simulacra.batteries.runner import BatteryResult

@@ -18,9 +18,9 @@ import pandas as pd
 from simulacra.llm import cache
 from simulacra.llm.cache import DEFAULT_N_CTX, clear_engines
 from simulacra.llm.engine import Engine, EngineStats
-from simulacra.model import DialogueModel
-from simulacra.results import RunResult, package_versions
 from simulacra.scenario import ModelSpec, Scenario, load_scenario
+from simulacra.simulation.model import DialogueModel
+from simulacra.simulation.results import RunResult, package_versions
 
 __all__ = ["clear_engines", "default_run_id", "get_engine", "run"]
 

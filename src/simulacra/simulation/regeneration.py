@@ -23,15 +23,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from simulacra.agent import EMPTY_UTTERANCE
 from simulacra.analysis.regeneration import REGENERATION_COLUMNS
 from simulacra.llm.cache import scratch_engine
 from simulacra.llm.chat import render_dialogue
 from simulacra.llm.engine import Engine
+from simulacra.simulation.agent import EMPTY_UTTERANCE
 
 if TYPE_CHECKING:
-    from simulacra.agent import PersonaAgent
-    from simulacra.model import DialogueModel
+    from simulacra.simulation.agent import PersonaAgent
+    from simulacra.simulation.dialogue import Dialogue
 
 __all__ = [
     "REGENERATION_COLUMNS",
@@ -59,7 +59,7 @@ def draw_simulacra(agent: PersonaAgent, samples: int, rng: np.random.Generator) 
 
 
 def regenerate(
-    model: DialogueModel,
+    model: Dialogue,
     agent: PersonaAgent,
     samples: int,
     seed: int | Sequence[int],

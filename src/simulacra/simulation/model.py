@@ -8,12 +8,12 @@ One :meth:`DialogueModel.step` is one turn of the dialogue:
    every observing agent (the speaker alone with ``observe = "self"``, everyone with
    ``"all"``), and those agents update their superpositions;
 4. probes scheduled after this turn are asked, all in one batched call
-   (:mod:`simulacra.probes`, on :mod:`simulacra.instruments`);
+   (:mod:`simulacra.simulation.probes`, on :mod:`simulacra.instruments`);
 5. the DataCollector records the transcript, every agent's beliefs and the probes.
 
 With a ``[regeneration]`` table in the scenario, the utterance of each listed
 turn is first redrawn M times per listed agent, without changing the dialogue
-(:mod:`simulacra.regeneration`), into the table ``regeneration``.
+(:mod:`simulacra.simulation.regeneration`), into the table ``regeneration``.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from typing import Any
 import mesa
 import numpy as np
 
-from simulacra import probes, regeneration
-from simulacra.agent import EMPTY_UTTERANCE, PersonaAgent
 from simulacra.llm.cache import DEFAULT_N_CTX, get_engine
 from simulacra.llm.chat import Message
 from simulacra.llm.engine import Engine
 from simulacra.scenario import Scenario, load_scenario, parse_override
-from simulacra.scheduling import Scheduler, make_scheduler
+from simulacra.simulation import probes, regeneration
+from simulacra.simulation.agent import EMPTY_UTTERANCE, PersonaAgent
+from simulacra.simulation.scheduling import Scheduler, make_scheduler
 
 __all__ = ["SETTING_PATHS", "DialogueModel"]
 

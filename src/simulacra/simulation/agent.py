@@ -7,21 +7,34 @@ engine from that persona and the shared history, seen from its own seat.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import mesa
 
 from simulacra.llm.chat import Message, render_dialogue
-from simulacra.superposition import Superposition
+from simulacra.simulation.superposition import Superposition
 
 if TYPE_CHECKING:
-    from simulacra.model import DialogueModel
-    from simulacra.scenario import AgentSpec
+    from simulacra.scenario import AgentSpec, Scenario
 
-__all__ = ["EMPTY_UTTERANCE", "PersonaAgent"]
+__all__ = ["EMPTY_UTTERANCE", "PersonaAgent", "Stage"]
 
 EMPTY_UTTERANCE = "..."
 """What an agent is recorded as saying when the model generates only whitespace."""
+
+
+class Stage(Protocol):
+    """What an agent needs of the dialogue it speaks in (a ``DialogueModel``)."""
+
+    scenario: Scenario
+
+    def prompt_history(self) -> list[Message]:
+        """The recent messages that fit the prompt budget."""
+        ...
+
+    def take_turn(self, speaker: PersonaAgent) -> None:
+        """Let ``speaker`` say one utterance."""
+        ...
 
 
 class PersonaAgent(mesa.Agent):
@@ -35,9 +48,9 @@ class PersonaAgent(mesa.Agent):
         simulacrum: the persona it last spoke as (None before it speaks).
     """
 
-    model: DialogueModel
+    model: Stage
 
-    def __init__(self, model: DialogueModel, spec: AgentSpec) -> None:
+    def __init__(self, model: Stage, spec: AgentSpec) -> None:
         super().__init__(model)
         self.name = spec.name
         self.persona_mode = spec.persona

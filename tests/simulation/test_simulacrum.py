@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from simulacra.simulacrum import Simulacrum
+from simulacra.simulation.simulacrum import Simulacrum
 
 
 def test_fields_and_default_tags():

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from simulacra.errors import SimulacraError
-from simulacra.superposition import normalized_entropy
+from simulacra.simulation.superposition import normalized_entropy
 
 __all__ = [
     "MANIFEST",

@@ -19,7 +19,7 @@ from matplotlib.markers import MarkerStyle
 
 from simulacra.analysis import belief_metrics, collapse_curves, half_life
 from simulacra.analysis.probes import probe_curves
-from simulacra.plots import (
+from simulacra.plots.collapse import (
     CENSORED_MARKER,
     HALVED_MARKER,
     plot_commitment_vs_entropy,

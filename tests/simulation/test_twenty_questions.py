@@ -15,7 +15,7 @@ from simulacra.analysis.twenty_questions import (
     summarize_games,
 )
 from simulacra.llm.cache import get_engine
-from simulacra.twenty_questions import OBJECTS, QUESTIONS, main, play, play_games
+from simulacra.simulation.twenty_questions import OBJECTS, QUESTIONS, main, play, play_games
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 import simulacra
-from simulacra.model import DialogueModel
+from simulacra.simulation.model import DialogueModel
 
-CORE = Path(__file__).parent / "scenarios" / "core.toml"
+CORE = Path(__file__).parents[1] / "scenarios" / "core.toml"
 SHORT = {"dialogue.turns": 2, "probes[0].turns": [0]}
 
 

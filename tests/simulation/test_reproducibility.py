@@ -20,9 +20,9 @@ from simulacra.cli import main
 from simulacra.errors import ScenarioError, SimulacraWarning, SweepError
 from simulacra.llm.engine import default_threads
 from simulacra.llm.models import REGISTRY
-from simulacra.model import DialogueModel
-from simulacra.runner import get_engine, run
 from simulacra.scenario import load_scenario
+from simulacra.simulation.model import DialogueModel
+from simulacra.simulation.runner import get_engine, run
 from simulacra.sweep import load_sweep, plan_runs, sweep
 
 SCENARIO = """

@@ -45,9 +45,9 @@ from simulacra.instruments import (
 from simulacra.instruments.likert import expected_point
 
 if TYPE_CHECKING:
-    from simulacra.agent import PersonaAgent
-    from simulacra.model import DialogueModel
     from simulacra.scenario import ProbeSpec
+    from simulacra.simulation.agent import PersonaAgent
+    from simulacra.simulation.dialogue import Dialogue
 
 __all__ = [
     "MIXTURE",
@@ -124,7 +124,7 @@ def _respondent_key(agent: str, simulacrum: str) -> str:
     return f"{agent}:{simulacrum}"
 
 
-def ask_probes(model: DialogueModel, probes: Sequence[ProbeSpec]) -> list[dict[str, object]]:
+def ask_probes(model: Dialogue, probes: Sequence[ProbeSpec]) -> list[dict[str, object]]:
     """Ask every probe due after the model's current turn, in one batched call.
 
     Args:

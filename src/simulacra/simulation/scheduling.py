@@ -11,9 +11,11 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from simulacra.scenario.schema import allow_scheduler
+
 if TYPE_CHECKING:
-    from simulacra.agent import PersonaAgent
-    from simulacra.model import DialogueModel
+    from simulacra.simulation.agent import PersonaAgent
+    from simulacra.simulation.dialogue import Dialogue
 
 __all__ = [
     "Addressed",
@@ -32,7 +34,7 @@ class Scheduler(Protocol):
 
     name: str
 
-    def next_speaker(self, model: DialogueModel) -> PersonaAgent:
+    def next_speaker(self, model: Dialogue) -> PersonaAgent:
         """Return the agent who speaks in the model's next turn."""
         ...
 
@@ -42,7 +44,7 @@ class RoundRobin:
 
     name = "round_robin"
 
-    def next_speaker(self, model: DialogueModel) -> PersonaAgent:
+    def next_speaker(self, model: Dialogue) -> PersonaAgent:
         """Return the agent after the last speaker, wrapping around."""
         agents = model.persona_agents
         return agents[model.turn % len(agents)]
@@ -53,7 +55,7 @@ class RandomOrder:
 
     name = "random"
 
-    def next_speaker(self, model: DialogueModel) -> PersonaAgent:
+    def next_speaker(self, model: Dialogue) -> PersonaAgent:
         """Draw the next speaker among the agents other than the last one."""
         agents = model.persona_agents
         candidates = [a for a in agents if a is not model.last_speaker] or list(agents)
@@ -91,7 +93,7 @@ class Addressed:
     def __init__(self) -> None:
         self._fallback = RoundRobin()
 
-    def next_speaker(self, model: DialogueModel) -> PersonaAgent:
+    def next_speaker(self, model: Dialogue) -> PersonaAgent:
         """Return the agent addressed in the last message, else the round-robin choice."""
         if model.history:
             last = model.history[-1]
@@ -117,6 +119,7 @@ def register_scheduler(name: str, factory: Callable[[], Scheduler]) -> None:
         factory: a callable returning a new scheduler.
     """
     _SCHEDULERS[name] = factory
+    allow_scheduler(name)
 
 
 def scheduler_names() -> tuple[str, ...]:

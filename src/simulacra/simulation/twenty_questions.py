@@ -5,7 +5,7 @@ the result tables and their metrics), played on an engine: an uncommitted
 answerer samples yes/no answers, ``N`` committed answerers give the likelihood
 of each answer per object, and the uncommitted answerer's reveal distribution is
 read at the end. Run it from Python (:func:`play`, :func:`play_games`) or with
-``python -m simulacra.twenty_questions``.
+``python -m simulacra.simulation.twenty_questions``.
 """
 
 from __future__ import annotations
@@ -288,9 +288,9 @@ def play_games(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m simulacra.twenty_questions``: play games and print the summary."""
+    """``python -m simulacra.simulation.twenty_questions``: play games and print the summary."""
     parser = argparse.ArgumentParser(
-        prog="python -m simulacra.twenty_questions",
+        prog="python -m simulacra.simulation.twenty_questions",
         description="Twenty questions: consistency and entropy of regenerated reveals.",
     )
     parser.add_argument("--model", default="smollm2-135m-instruct", help="registry name or GGUF")

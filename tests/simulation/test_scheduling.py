@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from simulacra.llm.chat import Message
-from simulacra.scheduling import (
+from simulacra.simulation.scheduling import (
     Addressed,
     RandomOrder,
     RoundRobin,
@@ -72,7 +72,13 @@ def test_addressed_agent_matching_rules():
     assert addressed_agent("bram and ada", names, None) == "bram"
 
 
-def test_registry():
+def test_registry(monkeypatch):
+    # a registered name stays for the process: restore both registries afterwards
+    from simulacra.scenario import schema
+    from simulacra.simulation import scheduling
+
+    monkeypatch.setattr(scheduling, "_SCHEDULERS", dict(scheduling._SCHEDULERS))
+    monkeypatch.setattr(schema, "_scheduler_names", list(schema._scheduler_names))
     assert set(scheduler_names()) >= {"round_robin", "random", "addressed"}
     register_scheduler(
         "always_first",

@@ -11,11 +11,11 @@ import pytest
 
 import simulacra
 from simulacra.instruments import Choice, Likert, Numeric
-from simulacra.probes import PROBE_COLUMNS, probe_instrument, probe_seed
-from simulacra.results import load_run
 from simulacra.scenario import parse_scenario
+from simulacra.simulation.probes import PROBE_COLUMNS, probe_instrument, probe_seed
+from simulacra.simulation.results import load_run
 
-TINY = Path(__file__).parent / "scenarios" / "tiny.toml"
+TINY = Path(__file__).parents[1] / "scenarios" / "tiny.toml"
 
 KINDS = [
     {"name": "kind", "question": "Are you kind?", "options": ["yes", "no"], "turns": [-1]},

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from simulacra.superposition import (
+from simulacra.simulation.superposition import (
     Superposition,
     effective_number,
     entropy,
