@@ -290,11 +290,25 @@ def _message(error: Any) -> str:
 
 
 def validation_issues(error: ValidationError, source: str) -> list[ScenarioIssue]:
-    """One :class:`ScenarioIssue` per pydantic error, with a dotted path to the field."""
+    """One :class:`ScenarioIssue` per pydantic error, with a dotted path to the field.
+
+    A list's "too short" error is left out when the list as written was long
+    enough: pydantic counts only the items that passed, so it would blame the list
+    for its broken items (which have issues of their own).
+    """
     return [
         ScenarioIssue(source=source, path=_render_location(item["loc"]), message=_message(item))
         for item in error.errors(include_url=False)
+        if not _blames_broken_items(item)
     ]
+
+
+def _blames_broken_items(error: Any) -> bool:
+    if error["type"] != "too_short":
+        return False
+    written = error.get("input")
+    minimum = error.get("ctx", {}).get("min_length", 0)
+    return isinstance(written, list | tuple) and len(written) >= minimum
 
 
 Model = TypeVar("Model", bound=BaseModel)
