@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulacra.vectors import assistant_axis, contrast_axis, persona_space
+from simulacra.vectors import (
+    assistant_axis,
+    assistant_axis_by_layer,
+    contrast_axis,
+    persona_space,
+)
 
 
 def planted_roles(rng, n_roles=40, n_embd=24, spread=(6.0, 3.0, 1.5), noise=0.05):
@@ -85,3 +90,18 @@ def test_assistant_axis_validates_widths():
     rng = np.random.default_rng(4)
     with pytest.raises(ValueError, match="width"):
         assistant_axis(rng.normal(size=(5, 4)), rng.normal(size=(2, 3)))
+
+
+def test_assistant_axis_by_layer_matches_one_layer_at_a_time():
+    rng = np.random.default_rng(5)
+    roles = rng.normal(size=(8, 2, 6))
+    default = rng.normal(size=(3, 2, 6)) + 2.0
+    by_layer = assistant_axis_by_layer(roles, default, layers=[10, 14])
+    assert list(by_layer) == [10, 14]
+    single = assistant_axis(roles[:, 1], default[:, 1])
+    np.testing.assert_allclose(by_layer[14].contrast, single.contrast)
+    assert by_layer[14].separation == single.separation
+    with pytest.raises(ValueError, match="each of the 2"):
+        assistant_axis_by_layer(roles, default, layers=[10])
+    with pytest.raises(ValueError, match="alike"):
+        assistant_axis_by_layer(roles, default[:, :1], layers=[10, 14])

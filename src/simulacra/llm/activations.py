@@ -18,11 +18,13 @@ and evaluates one graph per micro-batch; each graph yields one tensor per
 requested layer with ``n_embd`` columns and one row per token of that
 micro-batch. The recorder keeps one :class:`MicroBatch` per graph evaluation, in
 evaluation order (a new one starts whenever a layer comes back that is not
-above the last one seen). With a unified KV cache llama.cpp splits a batch into
-consecutive runs of tokens, so the rows of :meth:`ActivationRecorder.stacked`
-follow the batch order across micro-batches and across successive decodes
-since the last :meth:`ActivationRecorder.clear`. (Without a unified cache,
-llama.cpp may group a micro-batch's tokens by sequence instead.)
+above the last one seen). With a unified KV cache (one stream, the engine's
+default) llama.cpp cuts a batch into consecutive runs of tokens, so the rows of
+:meth:`ActivationRecorder.stacked` follow the batch order across micro-batches
+and across successive decodes since the last :meth:`ActivationRecorder.clear`.
+With one KV stream per sequence (``kv_unified=False``) llama.cpp splits by
+sequence instead: each micro-batch takes an equal run of tokens from every
+sequence, and its rows come grouped by sequence.
 
 The last block is pruned: llama.cpp drops the rows that produce no logits before
 that block's feed-forward step, so ``l_out-(n_layer-1)`` holds only the rows
@@ -30,8 +32,10 @@ flagged as outputs. Read lower layers per token, or flag every token as an outpu
 
 Cost: when no layer is requested the callback answers no at once (no graph
 splits, no copies); what remains is one call from C into Python per graph node,
-a few milliseconds per decode. A context that never captures should be created
-without ``cb_eval``.
+about 0.3 ms per decode of SmolLM2 (under 2% of a one-token step on one thread).
+Each requested layer splits the graph there and copies ``n_rows x n_embd``
+floats. A context that never captures can simply be created without ``cb_eval``.
+Capture does not change the results: logits are bit-identical with and without it.
 """
 
 from __future__ import annotations

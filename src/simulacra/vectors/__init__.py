@@ -20,6 +20,7 @@ from simulacra.vectors.axis import (
     AxisSeparation,
     PersonaSpace,
     assistant_axis,
+    assistant_axis_by_layer,
     contrast_axis,
     persona_space,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "PrincipalDirections",
     "RoleSet",
     "assistant_axis",
+    "assistant_axis_by_layer",
     "cap_projection",
     "capping_correction",
     "contrast_axis",

@@ -17,6 +17,7 @@ assumption.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ __all__ = [
     "AxisSeparation",
     "PersonaSpace",
     "assistant_axis",
+    "assistant_axis_by_layer",
     "contrast_axis",
     "persona_space",
 ]
@@ -255,3 +257,43 @@ def assistant_axis(
         cosine_with_contrast=_cosine(space.components[0], contrast),
     )
     return AssistantAxis(space, contrast, default_scores, separation)
+
+
+def assistant_axis_by_layer(
+    role_vectors: ArrayLike,
+    default_activations: ArrayLike,
+    layers: Sequence[int],
+    n_components: int = 3,
+) -> dict[int, AssistantAxis]:
+    """:func:`assistant_axis` at every layer of per-layer activations.
+
+    Args:
+        role_vectors: ``(n_roles, n_layers, n_embd)``.
+        default_activations: ``(n, n_layers, n_embd)``.
+        layers: the block index of each slice of the layer axis.
+        n_components: components of persona space to keep.
+
+    Returns:
+        The analysis per block index, in the order given.
+
+    Raises:
+        ValueError: if the arrays are not 3-D, disagree, or ``layers`` does not
+            name every slice once.
+
+    """
+    roles = np.asarray(role_vectors, dtype=np.float64)
+    default = np.asarray(default_activations, dtype=np.float64)
+    if roles.ndim != 3 or default.ndim != 3 or roles.shape[1:] != default.shape[1:]:
+        raise ValueError(
+            "role vectors and default activations must be shaped (n, n_layers, n_embd) alike, "
+            f"got {roles.shape} and {default.shape}"
+        )
+    blocks = [int(b) for b in layers]
+    if len(blocks) != roles.shape[1] or len(set(blocks)) != len(blocks):
+        raise ValueError(
+            f"layers must name each of the {roles.shape[1]} layer slices once, got {blocks}"
+        )
+    return {
+        block: assistant_axis(roles[:, i], default[:, i], n_components)
+        for i, block in enumerate(blocks)
+    }
