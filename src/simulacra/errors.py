@@ -25,6 +25,7 @@ __all__ = [
     "SimulacraError",
     "SimulacraWarning",
     "SweepError",
+    "VectorError",
     "warn",
 ]
 
@@ -97,6 +98,10 @@ class EngineError(SimulacraError):
 
 class SweepError(SimulacraError):
     """A sweep is misconfigured, or its run directory is inconsistent."""
+
+
+class VectorError(SimulacraError):
+    """A persona-vector file or setting is invalid (the message names the file and field)."""
 
 
 class SimulacraWarning(UserWarning):
