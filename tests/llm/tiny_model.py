@@ -13,7 +13,7 @@ import llama_cpp
 import numpy as np
 
 from simulacra.llm.activations import ActivationRecorder
-from simulacra.llm.engine import _init_backend, cpu_has_amx
+from simulacra.llm.backend import cpu_has_amx, init_backend
 from simulacra.llm.models import resolve_model
 
 N_CTX = 256
@@ -23,7 +23,7 @@ class TinyModel:
     """The embedded SmolLM2 model and the contexts a test creates on it."""
 
     def __init__(self, model: str | None = None, n_threads: int = 2) -> None:
-        _init_backend()
+        init_backend()
         self.resolved = resolve_model(model)
         mparams = llama_cpp.llama_model_default_params()
         if cpu_has_amx():

@@ -23,15 +23,15 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import llama_cpp
 import numpy as np
 
 from simulacra.errors import EngineError
-from simulacra.vectors.persona_vector import PersonaVector
 
 __all__ = [
+    "LayerDirections",
     "SteeringSetting",
     "apply_control_vector",
     "clear_control_vector",
@@ -42,10 +42,39 @@ __all__ = [
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
+@runtime_checkable
+class LayerDirections(Protocol):
+    """Directions per block, as steering needs them (a persona vector, for one).
+
+    :class:`simulacra.vectors.PersonaVector` satisfies it; the inference layer
+    knows nothing else about persona vectors.
+    """
+
+    @property
+    def layers(self) -> tuple[int, ...]:
+        """The 0-based blocks with a direction, ascending."""
+        ...
+
+    @property
+    def directions(self) -> np.ndarray:
+        """One row of ``n_embd`` floats per entry of :attr:`layers`."""
+        ...
+
+    @property
+    def n_embd(self) -> int:
+        """The width of every direction."""
+        ...
+
+    @property
+    def sha256(self) -> str:
+        """A hash of the layers and values (the identity of the directions)."""
+        ...
+
+
 def _terms(
-    vectors: PersonaVector | Sequence[PersonaVector], coefficients: float | Sequence[float]
-) -> list[tuple[PersonaVector, float]]:
-    vector_list = [vectors] if isinstance(vectors, PersonaVector) else list(vectors)
+    vectors: LayerDirections | Sequence[LayerDirections], coefficients: float | Sequence[float]
+) -> list[tuple[LayerDirections, float]]:
+    vector_list = [vectors] if isinstance(vectors, LayerDirections) else list(vectors)
     if not vector_list:
         raise ValueError("steering needs at least one persona vector")
     if isinstance(coefficients, int | float | np.number):
@@ -65,7 +94,7 @@ def _terms(
 
 
 def steered_layer_range(
-    vectors: PersonaVector | Sequence[PersonaVector], n_layer: int
+    vectors: LayerDirections | Sequence[LayerDirections], n_layer: int
 ) -> tuple[int, int]:
     """The default inclusive block range: the vectors' layers from block 1 up.
 
@@ -77,7 +106,7 @@ def steered_layer_range(
         ValueError: if no vector has a direction at a steerable block (1 to n_layer - 1).
 
     """
-    vector_list = [vectors] if isinstance(vectors, PersonaVector) else list(vectors)
+    vector_list = [vectors] if isinstance(vectors, LayerDirections) else list(vectors)
     steerable = sorted({b for v in vector_list for b in v.layers if 1 <= b < n_layer})
     if not steerable:
         raise ValueError(
@@ -99,7 +128,7 @@ def _check_range(layers: tuple[int, int], n_layer: int) -> tuple[int, int]:
 
 
 def control_vector_buffer(
-    vectors: PersonaVector | Sequence[PersonaVector],
+    vectors: LayerDirections | Sequence[LayerDirections],
     coefficients: float | Sequence[float] = 1.0,
     *,
     n_layer: int,
@@ -247,7 +276,7 @@ class SteeringSetting:
     @classmethod
     def of(
         cls,
-        vectors: PersonaVector | Sequence[PersonaVector],
+        vectors: LayerDirections | Sequence[LayerDirections],
         coefficients: float | Sequence[float] = 1.0,
         *,
         n_layer: int,
