@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from simulacra.llm.engine import Engine
+
+# Subprocesses started by the tests (``python -m simulacra ...``) import this
+# checkout's source too, like the tests themselves (pyproject's ``pythonpath``).
+_SRC = str(Path(__file__).resolve().parents[1] / "src")
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [_SRC, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _SRC)]
+)
 
 
 @pytest.fixture(scope="session")
