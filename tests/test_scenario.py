@@ -423,7 +423,7 @@ def test_probe_kinds():
         None,
     )
     assert (likert.kind, likert.options) == ("likert", ())
-    assert likert.scale == ScaleSpec(5, "not at all", "completely")
+    assert likert.scale == ScaleSpec(points=5, low="not at all", high="completely")
     assert likert.turns == (8,)
     assert numeric.numeric == NumericSpec(unit="miles")
     assert numeric.persona == "sample"
