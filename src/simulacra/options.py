@@ -22,12 +22,14 @@ __all__ = ["CommandOptions", "check_options"]
 
 def _not_a_file(path: str) -> str:
     if os.path.exists(path) and not os.path.isdir(path):
-        raise PydanticCustomError("out", f"{path} exists and is not a directory; choose another --out")
+        raise PydanticCustomError(
+            "out", f"{path} exists and is not a directory; choose another --out"
+        )
     return path
 
 
 class CommandOptions(SchemaModel):
-    """The options of ``simulacra run``, ``sweep`` and ``battery run`` that take a value to check."""
+    """The options of ``simulacra run``, ``sweep`` and ``battery run`` with a value to check."""
 
     seed: Annotated[int, Field(ge=0)] | None = Field(None, alias="--seed")
     """The seed."""

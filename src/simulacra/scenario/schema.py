@@ -15,7 +15,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from simulacra.instruments.likert import MAX_POINTS
 from simulacra.schema import (
@@ -209,6 +216,10 @@ class Section(SchemaModel):
 class ModelSpec(Section):
     """Which model to run: a registry name or a GGUF file (exactly one)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": [k]} for k in ("name", "path")]}
+    )
+
     name: Text | None = None
     """Registry name of an embedded model, e.g. "smollm2-135m-instruct"."""
     path: FilePath | None = None
@@ -272,6 +283,7 @@ class SteerSpec(Section):
 
 
 Weight = Annotated[NonNegative, Expect(noun="weight")]
+NONEMPTY = Field(json_schema_extra={"minProperties": 1})
 
 
 class AgentEntry(SchemaModel):
@@ -284,11 +296,14 @@ class AgentEntry(SchemaModel):
     persona: PersonaMode = "sample"
     """How the agent picks the simulacrum it speaks as: drawn from its beliefs, their
     most probable one (map), or always `assigned` (fixed)."""
-    prior: Annotated[dict[str, Weight], Expect(type="a table of weights by simulacrum")] | None = (
-        None
-    )
+    prior: (
+        Annotated[dict[str, Weight], NONEMPTY, Expect(type="a table of weights by simulacrum")]
+        | None
+    ) = None
     """Prior weights by simulacrum name (>= 0, sum > 0); the names listed are the support."""
-    prior_tags: Annotated[dict[str, Weight], Expect(type="a table of weights by tag")] | None = None
+    prior_tags: (
+        Annotated[dict[str, Weight], NONEMPTY, Expect(type="a table of weights by tag")] | None
+    ) = None
     """Prior weights by tag, each split equally among the tag's simulacra."""
     assigned: Text | None = Field(None, validate_default=True)
     """The simulacrum a fixed agent plays; required with persona = "fixed" only."""
@@ -430,8 +445,9 @@ def _agent_list(verb: str) -> Any:
 
 def _turn_list(first: int) -> Any:
     check = AfterValidator(lambda turns, info: _check_turns(turns, info, first))
+    size = Expect(size="must list at least one turn")
     return Annotated[
-        Array[int], Field(min_length=1), Expect(size="must list at least one turn"), check
+        Array[int], Field(min_length=1, json_schema_extra={"uniqueItems": True}), size, check
     ]
 
 
