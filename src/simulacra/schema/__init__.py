@@ -33,11 +33,13 @@ Writing a file kind
    facts it needs are there, its message from :func:`unknown_name` ("did you
    mean").
 5. **Loading.** :func:`read_toml` then :func:`validate` (``model, data, source,
-   root=directory, **facts``) give the model or one
-   :class:`~simulacra.errors.ScenarioError` with every issue. For a directory,
-   validate each file with the facts of those before it (catch each
-   ``ScenarioError``, or call :func:`located` to keep related paths) and raise
-   once with the issues of all files.
+   {"root": directory}``) give the model or one
+   :class:`~simulacra.errors.ScenarioError` with every issue. For a directory of
+   files, validate each with the same context dict (the facts of the files
+   before it: names a later file may refer to), catch each file's
+   ``ScenarioError``, and raise one with the issues of all files. A count that
+   depends on another file (a design's seeds, a population's size) is a check
+   reading those facts.
 6. **Registering** is one line in :data:`KINDS` (``"name": "module:Model"``):
    ``simulacra schema NAME`` prints its JSON Schema, and the shipped files are
    checked against it in ``tests/test_schema.py``.

@@ -17,6 +17,8 @@ from pydantic import BaseModel
 from simulacra.errors import ScenarioError, ScenarioIssue, SimulacraError
 from simulacra.schema.issues import unknown_name
 
+__all__ = ["DRAFT", "KINDS", "json_schema", "kind_model", "read_toml"]
+
 KINDS: dict[str, str] = {
     "scenario": "simulacra.scenario.schema:ScenarioFile",
     "vector_spec": "simulacra.vectors.spec:ExtractionSpec",

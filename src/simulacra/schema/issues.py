@@ -26,6 +26,20 @@ from pydantic.fields import FieldInfo
 from simulacra.errors import ScenarioError, ScenarioIssue
 from simulacra.schema.model import NAME_PATTERN, Expect, quote
 
+__all__ = [
+    "Located",
+    "child",
+    "describe",
+    "format_errors",
+    "located",
+    "one_of",
+    "render_path",
+    "table_keys",
+    "unknown_name",
+    "unwrap",
+    "validate",
+]
+
 M = TypeVar("M", bound=BaseModel)
 Located: TypeAlias = tuple[str, str, tuple[str, ...]]
 """An issue before it names its file: path, message, related paths."""
@@ -48,14 +62,15 @@ _BOUNDS = {
 }
 
 
-def validate(model: type[M], data: Any, source: str, **context: Any) -> M:
+def validate(model: type[M], data: Any, source: str, context: dict[str, Any] | None = None) -> M:
     """Validate raw data (as read from TOML) into ``model``, reporting every issue at once.
 
     Args:
         model: the file kind's model.
         data: the raw data.
         source: the file's name, for the messages.
-        **context: facts the checks start from (``root``: where relative paths start).
+        context: the facts the checks read and add to (``root``: where relative paths
+            start); pass the same dict to the next file of a directory.
 
     Raises:
         ScenarioError: one issue per mistake, each naming ``source`` and the field.
@@ -64,7 +79,7 @@ def validate(model: type[M], data: Any, source: str, **context: Any) -> M:
         message = f"expected a table at the top level, got {describe(data)}"
         raise ScenarioError(ScenarioIssue(source, "", message))
     try:
-        return model.model_validate(data, context=context)
+        return model.model_validate(data, context={} if context is None else context)
     except ValidationError as error:
         found = located(error, model, data)
         raise ScenarioError([ScenarioIssue(source, p, m) for p, m, _ in found]) from None

@@ -30,6 +30,26 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
+__all__ = [
+    "NAME_PATTERN",
+    "Array",
+    "Count",
+    "ExistingFile",
+    "Expect",
+    "FilePath",
+    "Name",
+    "NonNegative",
+    "Problem",
+    "SchemaModel",
+    "Text",
+    "Unique",
+    "facts",
+    "fail",
+    "is_path",
+    "quote",
+    "with_problems",
+]
+
 NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 """What a name (of a simulacrum, an agent, a probe, a tag...) may contain."""
 
@@ -165,8 +185,7 @@ class Unique:
 
 def _from_file(path: str, info: ValidationInfo) -> str:
     root = facts(info).get("root")
-    path = os.path.expanduser(path)
-    return path if root is None else os.path.abspath(os.path.join(root, path))
+    return path if root is None else os.path.abspath(os.path.join(root, os.path.expanduser(path)))
 
 
 def _existing(path: str) -> str:

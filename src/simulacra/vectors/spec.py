@@ -167,7 +167,9 @@ Model = TypeVar("Model", bound=BaseModel)
 
 def _load(path: str | os.PathLike[str], model: type[Model]) -> Model:
     source = os.fspath(path)
-    return validate(model, read_toml(path), source, root=os.path.dirname(os.path.abspath(source)))
+    return validate(
+        model, read_toml(path), source, {"root": os.path.dirname(os.path.abspath(source))}
+    )
 
 
 def load_spec(path: str | os.PathLike[str]) -> ExtractionSpec:
