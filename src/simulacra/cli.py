@@ -7,6 +7,7 @@ printed as ``error: ...`` lines and exit with status 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -374,6 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader (head, less) stopped reading: nothing went wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

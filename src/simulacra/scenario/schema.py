@@ -519,6 +519,7 @@ class ProbeEntry(SchemaModel):
         if kind not in PROBE_KINDS:
             return handler(data)
         given = "" if "kind" in data else ", the default"
+        stray = [key for key, owner in _KIND_KEYS.items() if key in data and owner != kind]
         problems: list[Problem] = [
             (
                 (key,),
@@ -527,7 +528,7 @@ class ProbeEntry(SchemaModel):
                 (".kind",),
             )
             for key, owner in _KIND_KEYS.items()
-            if key in data and owner != kind
+            if key in stray
         ]
         if not problems and kind == "choice" and "options" not in data:
             message = (
@@ -538,7 +539,8 @@ class ProbeEntry(SchemaModel):
         if not problems and kind == "likert" and "scale" not in data:
             message = "missing required key 'scale': a likert probe needs its scale, e.g. "
             problems.append((("scale",), message + _SCALE_EXAMPLE, (".kind",)))
-        return with_problems(handler, data, problems)
+        rest = {key: value for key, value in data.items() if key not in stray}
+        return with_problems(handler, rest, problems)  # a stray key's one issue is its place
 
 
 class RegenerationEntry(SchemaModel):
