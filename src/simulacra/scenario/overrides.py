@@ -44,20 +44,13 @@ _INDEX = re.compile(r"\[(\d+)\]")
 def apply_overrides(
     data: Mapping[str, Any], overrides: Overrides, *, source: str = "--set"
 ) -> dict[str, Any]:
-    """Return a deep copy of ``data`` with overrides applied; ``data`` is untouched.
+    """A deep copy of raw ``data`` with ``overrides`` applied (not validated; ``data`` untouched).
 
     Missing tables on the way are created; list indices must exist.
 
-    Args:
-        data: A raw scenario dict.
-        overrides: Dotted keys to values, or ``"key=value"`` strings.
-        source: Name used in error messages.
-
-    Returns:
-        The overridden copy (not validated).
-
     Raises:
-        ScenarioError: If an override is malformed or its key path is invalid.
+        ScenarioError: An override is malformed or its key path is not in the file kind
+            (named by ``source`` in the messages).
 
     """
     problems: list[Located] = []
@@ -186,25 +179,18 @@ def _set_path(
 ) -> tuple[str, str] | None:
     """Set ``value`` at ``parts`` in ``root`` where the schema allows; return a problem or None."""
     node: Any = root
-    done: list[str | int] = []
     for position, part in enumerate(parts):
-        here = render_path(done)
-        last = position == len(parts) - 1
-        step = child(schema, part)
+        here, step = render_path(parts[:position]), child(schema, part)
         if isinstance(part, str):
             if not _is_table(schema):
                 return here, f"{here} is not a table; cannot set key {quote(part)} in it"
             if step is None:
                 keys = table_keys(schema) or []
-                return render_path([*done, part]), unknown_name("key", part, keys)
+                return render_path(parts[: position + 1]), unknown_name("key", part, keys)
             if not isinstance(node, dict):
                 return here, f"cannot set {quote(part)}: {here} is {describe(node)}, not a table"
-            if last:
-                node[part] = _absolute(value) if _is_path(*step) else value
-                return None
             if part not in node and _is_table(step[0]):
                 node[part] = {}
-            node = node.get(part)
         else:
             if step is None:
                 return here, f"{here} is not an array; cannot index it with [{part}]"
@@ -214,10 +200,8 @@ def _set_path(
             if part >= size:
                 entries = "entry" if size == 1 else "entries"
                 return f"{here}[{part}]", f"index {part} out of range: {here} has {size} {entries}"
-            if last:
-                node[part] = _absolute(value) if _is_path(*step) else value
-                return None
-            node = node[part]
-        schema = step[0]
-        done.append(part)
+        if position == len(parts) - 1:
+            node[part] = _absolute(value) if _is_path(*step) else value
+            return None
+        node, schema = (node.get(part) if isinstance(part, str) else node[part]), step[0]
     return None  # pragma: no cover - parts is never empty
