@@ -73,3 +73,46 @@ def test_warnings_are_printed_plainly(monkeypatch, capsys):
     assert main(["models"]) == 0
     err = capsys.readouterr().err
     assert err == "warning: the cache is full; raise n_ctx in the scenario's [model] table\n"
+
+
+BATTERY = "scenarios/goal_guarding"
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["battery", "run", BATTERY, "--participants", "0"], "--participants"),
+        (["battery", "run", BATTERY, "--seeds", "0"], "--seeds"),
+        (["battery", "run", BATTERY, "--workers", "0"], "--workers"),
+        (["battery", "run", BATTERY, "--threads", "-2"], "--threads"),
+        (["sweep", "SCENARIO", "--replicates", "0"], "--replicates"),
+        (["sweep", "SCENARIO", "--workers", "0"], "--workers"),
+    ],
+)
+def test_a_count_below_one_is_an_error_naming_the_option(command, option, tmp_path, capsys):
+    scenario = tmp_path / "one.toml"
+    scenario.write_text(ONE_TURN)
+    out = tmp_path / "out"
+    args = [str(scenario) if a == "SCENARIO" else a for a in command] + ["--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f": {option}: must be >= 1, got " in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["battery", "run", BATTERY], ["run", "SCENARIO"], ["sweep", "SCENARIO"]],
+    ids=["battery", "run", "sweep"],
+)
+def test_an_output_path_that_is_a_file_is_an_error(command, tmp_path, capsys):
+    scenario = tmp_path / "one.toml"
+    scenario.write_text(ONE_TURN)
+    taken = tmp_path / "taken"
+    taken.write_text("not a directory")
+    args = [str(scenario) if a == "SCENARIO" else a for a in command] + ["--out", str(taken)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"--out: {taken} exists and is not a directory" in err
+    assert taken.read_text() == "not a directory"

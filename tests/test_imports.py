@@ -196,7 +196,8 @@ def _room(module: str) -> str:
 # Rooms a room may import (docs/architecture.md); errors and the package itself are free.
 ALLOWED_ROOMS = {
     "llm": set(),
-    "scenario": {"instruments"},  # instruments.likert's point limit
+    "schema": set(),  # the shared schema layer: errors, pydantic and the standard library
+    "scenario": {"instruments", "schema"},  # instruments.likert's point limit
     "instruments": {"llm"},
     "analysis": set(),
     "plots": {"analysis"},

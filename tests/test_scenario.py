@@ -1,6 +1,7 @@
 import json
 import os
 import pickle
+import warnings
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from simulacra.errors import (
     ScenarioError,
     ScenarioIssue,
     SimulacraError,
+    SimulacraWarning,
     SweepError,
 )
 from simulacra.scenario import (
@@ -22,6 +24,7 @@ from simulacra.scenario import (
     NumericSpec,
     ScaleSpec,
     Scenario,
+    SteerSpec,
     apply_overrides,
     format_errors,
     load_scenario,
@@ -423,7 +426,7 @@ def test_probe_kinds():
         None,
     )
     assert (likert.kind, likert.options) == ("likert", ())
-    assert likert.scale == ScaleSpec(5, "not at all", "completely")
+    assert likert.scale == ScaleSpec(points=5, low="not at all", high="completely")
     assert likert.turns == (8,)
     assert numeric.numeric == NumericSpec(unit="miles")
     assert numeric.persona == "sample"
@@ -771,3 +774,122 @@ def test_scenario_dataclasses_are_frozen():
     with pytest.raises(AttributeError):
         scenario.seed = 3  # type: ignore[misc]
     assert isinstance(scenario, Scenario)
+
+
+# --------------------------------------------------------------------------- priors by tag
+
+
+def flat_warnings(data: dict) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        parse_scenario(data, "x.toml")
+    return [str(w.message) for w in caught if issubclass(w.category, SimulacraWarning)]
+
+
+def test_tag_weights_that_cancel_out_warn_once_saying_why_and_the_fix():
+    data = raw_minimal()  # tags: pirate villain; sage aligned, old; hermit old
+    data["agents"] = [
+        {"name": "crowd", "count": 3, "prior_tags": {"old": 2, "villain": 1}},
+        {"name": "solo", "prior_tags": {"old": 4, "villain": 2}},
+    ]
+    (message,) = flat_warnings(data)
+    assert message.startswith("x.toml: agents[0].prior_tags = {old = 2, villain = 1}")
+    assert "(old has 2 simulacra, villain 1); agents[1].prior_tags" in message
+    assert "gives every simulacrum the same prior weight" in message
+    assert "split equally among the simulacra carrying it" in message
+    assert "prior = {name = weight, ...}" in message
+    with pytest.warns(SimulacraWarning):
+        assert set(parse_scenario(data).agents[0].prior.values()) == {1.0}  # semantics kept
+
+
+def test_tag_weights_that_weight_or_are_equal_do_not_warn():
+    data = raw_minimal()
+    for tags in ({"old": 1, "villain": 1}, {"old": 1, "villain": 2}, {"aligned": 1, "old": 1}):
+        data["agents"] = [{"name": "a", "prior_tags": tags}]
+        assert flat_warnings(data) == []
+
+
+# --------------------------------------------------------------------------- probes as assigned
+
+
+def test_probe_persona_assigned_needs_fixed_agents():
+    data = raw_minimal()
+    data["agents"] = [
+        {"name": "actor", "count": 2, "persona": "fixed", "assigned": "sage"},
+        {"name": "free"},
+    ]
+    data["probes"] = [probe(agents=["actor"], persona="assigned")]
+    (spec,) = parse_scenario(data).probes
+    assert (spec.persona, spec.agents) == ("assigned", ("actor_1", "actor_2"))
+    data["probes"] = [probe(persona="assigned")]  # every agent, "free" too
+    with pytest.raises(ScenarioError) as excinfo:
+        parse_scenario(data, "x.toml")
+    (issue,) = excinfo.value.issues
+    assert issue.path == "probes[0].persona"
+    assert "agent 'free' is not fixed (its persona is 'sample')" in issue.message
+
+
+# --------------------------------------------------------------------------- steering, projections
+
+
+def steered(tmp_path: Path, **steer: object) -> Path:
+    (tmp_path / "vectors").mkdir(exist_ok=True)
+    (tmp_path / "vectors" / "pirate.gguf").write_bytes(b"GGUF")
+    (tmp_path / "vectors" / "axis.gguf").write_bytes(b"GGUF")
+    table = {"vector": "vectors/pirate.gguf", "coefficient": 4, "layers": [2, 5]} | steer
+    lines = MINIMAL.read_text().replace('name = "alice"', 'name = "alice"\ncount = 2', 1)
+    lines += "\n[agents.steer]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items())
+    lines += '\n[projections]\nvectors = ["vectors/pirate.gguf"]\naxis = "vectors/axis.gguf"\n'
+    path = tmp_path / "steered.toml"
+    path.write_text(lines)
+    return path
+
+
+def test_steering_and_projections_resolve_their_files(tmp_path: Path, monkeypatch):
+    scenario = load_scenario(steered(tmp_path))
+    vector = str(tmp_path / "vectors" / "pirate.gguf")
+    for agent in scenario.agents:
+        assert agent.steer == SteerSpec(vector=vector, coefficient=4.0, layers=(2, 5))
+    assert scenario.projections.vectors == (vector,)
+    assert scenario.projections.axis == str(tmp_path / "vectors" / "axis.gguf")
+    assert parse_scenario(scenario.to_dict(), "elsewhere") == scenario
+    assert scenario.to_dict()["agents"][0]["steer"]["layers"] == [2, 5]
+    monkeypatch.chdir(tmp_path / "vectors")  # a path given on the command line: from here
+    moved = scenario.with_overrides(["projections.axis=pirate.gguf"])
+    assert moved.projections.axis == vector
+    assert (
+        scenario.with_overrides({"agents[1].steer.coefficient": -2}).agents[1].steer.coefficient
+        == -2.0
+    )
+
+
+@pytest.mark.parametrize(
+    ("steer", "path", "message"),
+    [
+        ({"layers": [0, 3]}, "agents[0].steer.layers[0]", "must be >= 1, got 0"),
+        ({"layers": [3]}, "agents[0].steer.layers", "expected [start, end]"),
+        ({"layers": [5, 2]}, "agents[0].steer.layers", "start must be <= end, got [5, 2]"),
+        ({"coefficient": "4"}, "agents[0].steer.coefficient", 'expected a number, got string "4"'),
+        ({"vector": "vectors/none.gguf"}, "agents[0].steer.vector", "file not found: "),
+        (
+            {"vectors": 1},
+            "agents[0].steer.vectors",
+            "unknown key 'vectors'; did you mean 'vector'?",
+        ),
+    ],
+)
+def test_bad_steering_is_located(tmp_path: Path, steer: dict, path: str, message: str):
+    with pytest.raises(ScenarioError) as excinfo:
+        load_scenario(steered(tmp_path, **steer))
+    (issue,) = excinfo.value.issues
+    assert (issue.path, message in issue.message) == (path, True), issue.message
+
+
+def test_a_missing_projection_file_is_located(tmp_path: Path):
+    path = steered(tmp_path)
+    path.write_text(path.read_text().replace('axis = "vectors/axis.gguf"', 'axis = "ax.gguf"'))
+    with pytest.raises(ScenarioError) as excinfo:
+        load_scenario(path)
+    (issue,) = excinfo.value.issues
+    assert issue.path == "projections.axis"
+    assert issue.message.startswith(f"file not found: {tmp_path / 'ax.gguf'}")

@@ -1,4 +1,4 @@
-"""The command line: ``simulacra run / sweep / validate / battery / report / models``.
+"""The command line: ``simulacra run / sweep / validate / battery / report / models / schema``.
 
 User mistakes (a bad scenario, a missing model, an existing output directory) are
 printed as ``error: ...`` lines and exit with status 2, without a traceback.
@@ -7,6 +7,7 @@ printed as ``error: ...`` lines and exit with status 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -74,10 +75,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from simulacra.options import check_options
     from simulacra.scenario import load_scenario
     from simulacra.scenario.model_check import check_model
     from simulacra.simulation.runner import default_run_id, run
 
+    check_options(args, "simulacra run")
     scenario = load_scenario(args.scenario, args.set)
     check_model(scenario)
     seed = scenario.seed if args.seed is None else args.seed
@@ -135,8 +138,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from simulacra.options import check_options
     from simulacra.sweep import parse_grid, sweep
 
+    check_options(args, "simulacra sweep")
     runs = sweep(
         args.scenario,
         grid=parse_grid(args.grid),
@@ -185,7 +190,9 @@ def _cmd_battery_validate(args: argparse.Namespace) -> int:
 def _cmd_battery_run(args: argparse.Namespace) -> int:
     from simulacra.batteries.base import RunOptions
     from simulacra.batteries.runner import run_battery
+    from simulacra.options import check_options
 
+    check_options(args, "simulacra battery run")
     options = RunOptions(
         design=args.design,
         models=tuple(args.model),
@@ -208,6 +215,15 @@ def _cmd_battery_run(args: argparse.Namespace) -> int:
     rows = ", ".join(f"{name} {len(table)} rows" for name, table in result.tables.items())
     print(f"wrote {args.out} ({time.perf_counter() - started:.1f} s): {rows}")
     print(f"next: simulacra report {args.out} --out {Path(args.out) / 'report'}")
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from simulacra.schema import json_schema
+
+    print(json.dumps(json_schema(args.kind), indent=2))
     return 0
 
 
@@ -307,6 +323,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("directories", nargs="+", help="battery directories")
     p.set_defaults(func=_cmd_battery_validate)
 
+    from simulacra.schema import KINDS
+
+    p = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of a file kind, for editors",
+        description="Print the JSON Schema of a file kind (for taplo / Even Better TOML: "
+        "simulacra schema scenario > scenario.schema.json, then '#:schema "
+        "./scenario.schema.json' as a scenario's first line). The kinds: " + ", ".join(KINDS),
+    )
+    p.add_argument("kind", metavar="KIND", help="the file kind: " + ", ".join(KINDS))
+    p.set_defaults(func=_cmd_schema)
+
     p = sub.add_parser(
         "report", help="figures and summary.csv for a run, sweep or battery directory"
     )
@@ -347,6 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader (head, less) stopped reading: nothing went wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -121,3 +121,13 @@ def test_cli_battery_run_validate_and_report(toy, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "battery.toml: questions: expected a non-empty list" in err
     assert "Traceback" not in err
+
+
+def test_an_output_path_that_is_a_file_is_refused(toy, tmp_path):
+    directory, kind = toy
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    kind.CALLS.clear()
+    with pytest.raises(SimulacraError, match="exists and is not a directory"):
+        run_battery(directory, taken, progress=False)
+    assert taken.read_text() == "mine" and not kind.CALLS

@@ -130,3 +130,27 @@ def test_probes_are_seeded(probed, engine):
 def test_a_mixed_probes_table_survives_the_run_directory(probed, tmp_path):
     loaded = load_run(probed.save(tmp_path / "run"))
     pd.testing.assert_frame_equal(loaded.probes, probed.probes, check_dtype=False)
+
+
+def test_a_fixed_agent_answers_as_its_assigned_simulacrum(engine):
+    data = tomllib.loads(TINY.read_text())
+    # bob plays the baker, but his beliefs favour the pirate: his MAP is not his persona
+    data["agents"][1] |= {
+        "persona": "fixed",
+        "assigned": "baker",
+        "prior": {"pirate": 9, "baker": 1},
+    }
+    asked = {"question": "Do you bake bread?", "options": ["yes", "no"], "agents": ["bob"]}
+    data["probes"] = [
+        {"name": "as_assigned", "turns": [0, -1], "persona": "assigned", **asked},
+        {"name": "as_map", "turns": [0], "persona": "map", **asked},
+    ]
+    probes = simulacra.run(parse_scenario(data, str(TINY)), engine=engine).probes
+    assigned = probes[probes["probe"] == "as_assigned"]
+    assert set(assigned["turn"]) == {0, 1} and set(assigned["agent"]) == {"bob"}
+    assert set(assigned["persona_mode"]) == {"assigned"}
+    assert set(assigned["simulacrum"]) == {"baker"}
+    by_map = probes[probes["probe"] == "as_map"]
+    assert set(by_map["simulacrum"]) == {"pirate"}
+    at_start = assigned[assigned["turn"] == 0]["probability"].to_numpy()
+    assert not np.allclose(at_start, by_map["probability"].to_numpy())  # another prompt

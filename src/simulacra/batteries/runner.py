@@ -414,6 +414,8 @@ def run_battery(
     n_threads = options.n_threads or default_threads()
     config = _config(battery, options, n_threads)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SimulacraError(f"{out} exists and is not a directory; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with locked(out, what="battery run"):

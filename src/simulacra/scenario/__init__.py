@@ -1,13 +1,15 @@
 """A scenario: the validated description of one simulation, and how to load it.
 
-A scenario file (TOML, schema in ``docs/architecture.md``) names the model, the
-candidate simulacra, the agents with their priors over those simulacra, the
-dialogue settings, the belief update, the probes and, optionally, the turns at
-which utterances are regenerated (the regeneration test). :func:`load_scenario`
-reads one, applies command-line ``--set key=value`` overrides and validates it
-into frozen dataclasses; every problem found is collected and reported at once
-in a single :class:`~simulacra.errors.ScenarioError`, each with the file, the
-dotted path of the field and what was expected.
+A scenario file (TOML, documented in ``docs/architecture.md``; ``simulacra schema
+scenario`` prints its JSON Schema) names the model, the candidate simulacra, the
+agents with their priors over those simulacra, the dialogue settings, the belief
+update, the probes and, optionally, the turns at which utterances are regenerated
+(the regeneration test) and the vectors activations are projected on.
+:func:`load_scenario` reads one, applies command-line ``--set key=value``
+overrides and validates it on the schema layer (:mod:`simulacra.schema`); every
+problem found is reported at once in a single
+:class:`~simulacra.errors.ScenarioError`, each with the file, the dotted path of
+the field and what was expected.
 
 The resolved :class:`Scenario` is fully explicit: agents are expanded by
 ``count`` (``alice_1`` .. ``alice_n``), priors are resolved to weights by
@@ -18,12 +20,12 @@ resolved form as a plain dict in the shape of the TOML file, which
 
 The rooms:
 
-- :mod:`~simulacra.scenario.schema`: one frozen dataclass per section, the
-  allowed values and the keys each section accepts;
-- :mod:`~simulacra.scenario.parsing`: issue collection and one-field parsers;
-- :mod:`~simulacra.scenario.sections`: one validator per section;
+- :mod:`~simulacra.scenario.schema`: the file kind, one pydantic model per table,
+  with the checks across tables;
+- :mod:`~simulacra.scenario.specs`: the resolved agents, probes and regeneration test;
 - :mod:`~simulacra.scenario.overrides`: ``--set key=value`` overrides;
-- :mod:`~simulacra.scenario.loading`: the whole :class:`Scenario`, read and validated.
+- :mod:`~simulacra.scenario.loading`: the whole :class:`Scenario`, read, validated, resolved;
+- :mod:`~simulacra.scenario.model_check`: the model file, checked before anything runs.
 """
 
 from simulacra.scenario.loading import (
@@ -39,7 +41,6 @@ from simulacra.scenario.overrides import (
     parse_override,
     parse_override_value,
 )
-from simulacra.scenario.parsing import format_errors
 from simulacra.scenario.schema import (
     MIN_N_CTX,
     NORMALIZATIONS,
@@ -48,16 +49,18 @@ from simulacra.scenario.schema import (
     PROBE_KINDS,
     PROBE_PERSONAS,
     SCHEDULERS,
-    AgentSpec,
     BeliefSpec,
     DialogueSpec,
     ModelSpec,
     NumericSpec,
-    ProbeSpec,
-    RegenerationSpec,
+    ProjectionsSpec,
     ScaleSpec,
+    ScenarioFile,
+    SteerSpec,
     resolve_turn,
 )
+from simulacra.scenario.specs import AgentSpec, ProbeSpec, RegenerationSpec
+from simulacra.schema import format_errors
 
 __all__ = [
     "MIN_N_CTX",
@@ -74,9 +77,12 @@ __all__ = [
     "NumericSpec",
     "Overrides",
     "ProbeSpec",
+    "ProjectionsSpec",
     "RegenerationSpec",
     "ScaleSpec",
     "Scenario",
+    "ScenarioFile",
+    "SteerSpec",
     "apply_overrides",
     "build_scenario",
     "format_errors",

@@ -1,51 +1,38 @@
 """The whole scenario: the :class:`Scenario` dataclass, and reading and validating one.
 
 :func:`load_scenario` reads a TOML file, applies command-line overrides
-(:mod:`simulacra.scenario.overrides`) and validates every section
-(:mod:`simulacra.scenario.sections`) into frozen dataclasses
-(:mod:`simulacra.scenario.schema`); every problem found is collected and
-reported at once in a single :class:`~simulacra.errors.ScenarioError`.
+(:mod:`simulacra.scenario.overrides`), validates the file kind
+(:class:`~simulacra.scenario.schema.ScenarioFile`) and resolves it: agents
+expanded, priors written out, turns counted from the end made absolute. Every
+problem is reported at once in one :class:`~simulacra.errors.ScenarioError`.
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from functools import partial
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-from simulacra.errors import ScenarioError, ScenarioIssue
+from pydantic import ValidationError
+
+from simulacra.errors import ScenarioError, ScenarioIssue, warn
 from simulacra.scenario.overrides import Overrides, apply_pairs, override_pairs
-from simulacra.scenario.parsing import (
-    INVALID,
-    Issues,
-    check_table,
-    describe,
-    get_field,
-    parse_int,
-    quote,
-)
 from simulacra.scenario.schema import (
-    TOP_KEYS,
-    AgentSpec,
     BeliefSpec,
     DialogueSpec,
     ModelSpec,
-    ProbeSpec,
-    RegenerationSpec,
+    NumericSpec,
+    ProjectionsSpec,
+    ScenarioFile,
+    expand,
+    probed_agents,
+    resolve_prior,
+    resolve_turn,
 )
-from simulacra.scenario.sections import (
-    parse_agents,
-    parse_belief,
-    parse_dialogue,
-    parse_model,
-    parse_probes,
-    parse_regeneration,
-    parse_simulacra,
-)
+from simulacra.scenario.specs import AgentSpec, ProbeSpec, RegenerationSpec
+from simulacra.schema import describe, located, read_toml
+from simulacra.schema.issues import Located
 from simulacra.simulation.simulacrum import Simulacrum
 
 __all__ = ["Scenario", "build_scenario", "load_scenario", "parse_scenario", "read_scenario_file"]
@@ -64,6 +51,7 @@ class Scenario:
         belief: Belief-update settings.
         probes: Probes, in file order.
         regeneration: The regeneration test, or None when the scenario has none.
+        projections: The vectors the agents' activations are projected on, or None.
         source: Where the scenario came from (a file path); not part of equality.
 
     """
@@ -76,6 +64,7 @@ class Scenario:
     belief: BeliefSpec = field(default_factory=BeliefSpec)
     probes: tuple[ProbeSpec, ...] = ()
     regeneration: RegenerationSpec | None = None
+    projections: ProjectionsSpec | None = None
     source: str = field(default="<scenario>", compare=False)
 
     @property
@@ -116,8 +105,9 @@ class Scenario:
         """Return the resolved scenario as a plain, JSON-able dict shaped like the TOML.
 
         Agents appear expanded (no ``count``) with explicit ``prior`` weights, probes
-        and the regeneration test with explicit ``agents``; ``regeneration`` is left
-        out when there is none. ``parse_scenario(s.to_dict(), s.source) == s``.
+        and the regeneration test with explicit ``agents``; ``regeneration`` and
+        ``projections`` are left out when there are none.
+        ``parse_scenario(s.to_dict(), s.source) == s``.
         """
         data = {
             "seed": self.seed,
@@ -133,6 +123,8 @@ class Scenario:
         }
         if self.regeneration is not None:
             data["regeneration"] = self.regeneration.to_dict()
+        if self.projections is not None:
+            data["projections"] = self.projections.to_dict()
         return data
 
     def with_overrides(self, overrides: Overrides) -> Scenario:
@@ -140,9 +132,6 @@ class Scenario:
 
         Keys address the resolved form of :meth:`to_dict`: agents are already
         expanded, so ``agents[i]`` is the i-th expanded agent.
-
-        Args:
-            overrides: Dotted keys to values, or ``"key=value"`` strings.
 
         Raises:
             ScenarioError: If an override or the resulting scenario is invalid.
@@ -168,153 +157,126 @@ def load_scenario(path: str | os.PathLike[str], overrides: Overrides = None) -> 
 
     """
     source = os.fspath(path)
-    data = read_scenario_file(source)
-    return build_scenario(data, source, overrides)
+    return build_scenario(read_scenario_file(source), source, overrides)
 
 
 def parse_scenario(
     data: Mapping[str, Any], source: str = "<scenario>", overrides: Overrides = None
 ) -> Scenario:
-    """Validate a scenario given as a dict (as read from TOML).
-
-    Args:
-        data: The raw scenario.
-        source: Where it came from, used in error messages.
-        overrides: Optional overrides, as for :func:`load_scenario`.
-
-    Returns:
-        The validated scenario.
-
-    Raises:
-        ScenarioError: With every problem found.
-
-    """
+    """Validate a scenario given as a dict (as read from TOML); see :func:`build_scenario`."""
     return build_scenario(data, source, overrides)
 
 
 def read_scenario_file(path: str | os.PathLike[str], source: str | None = None) -> dict[str, Any]:
-    """Read and decode a TOML file, turning every failure into a ScenarioError.
-
-    Args:
-        path: The file.
-        source: The name used in error messages; by default ``path`` as given.
-
-    Returns:
-        The raw (unvalidated) scenario.
+    """Read and decode a scenario file (:func:`simulacra.schema.read_toml`).
 
     Raises:
         ScenarioError: The file cannot be read or is not valid TOML.
 
     """
-    source = os.fspath(path) if source is None else source
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        message = "file not found"
-    except IsADirectoryError:
-        message = "is a directory, not a scenario file"
-    except PermissionError:
-        message = "cannot read file: permission denied"
-    except OSError as exc:
-        message = f"cannot read file: {exc.strerror or exc}"
-    else:
-        try:
-            return tomllib.loads(raw.decode("utf-8-sig"))
-        except UnicodeDecodeError as exc:
-            message = f"not valid UTF-8 text (bad byte at offset {exc.start})"
-        except tomllib.TOMLDecodeError as exc:
-            message = f"invalid TOML: {exc}"
-    raise ScenarioError(ScenarioIssue(source, "", message))
+    return read_toml(path, source)
 
 
 def build_scenario(data: Any, source: str, overrides: Overrides = None) -> Scenario:
-    """Apply overrides to raw data and validate it, raising every issue at once.
+    """Apply overrides to raw data, validate and resolve it, raising every issue at once.
+
+    Relative paths in the file (``model.path``, steering and projection vectors) are
+    read from the file's directory when ``source`` is a file; those given by an
+    override, from the working directory.
 
     Args:
         data: The raw scenario (as read from TOML).
         source: Where it came from, used in error messages.
         overrides: Dotted keys to values, or ``"key=value"`` strings.
 
-    Returns:
-        The validated scenario.
-
     Raises:
         ScenarioError: With every problem found.
 
     """
-    issues = Issues(source)
-    pairs = override_pairs(overrides, issues)
+    problems: list[Located] = []
+    pairs = override_pairs(overrides, problems)
     if not isinstance(data, Mapping):
-        issues.add("", f"expected a table at the top level, got {describe(data)}")
-        raise issues.error({})
-    data, origins = apply_pairs(data, pairs, issues)
-    data = _one_model_source(data, origins)
-    scenario = _parse(data, source, issues)
-    if issues or scenario is INVALID:
-        raise issues.error(origins)
-    return _resolve_model_path(scenario, from_command_line="model.path" in origins)
-
-
-def _one_model_source(data: dict[str, Any], origins: Mapping[str, str]) -> dict[str, Any]:
-    """An override of ``model.path`` replaces the file's ``model.name``, and vice versa."""
+        message = f"expected a table at the top level, got {describe(data)}"
+        raise ScenarioError(ScenarioIssue(source, "", message))
+    data, origins = apply_pairs(data, pairs, problems)
     model = data.get("model")
-    if not isinstance(model, dict):
-        return data
-    for given, replaced in (("model.path", "name"), ("model.name", "path")):
-        if given in origins and f"model.{replaced}" not in origins:
-            model.pop(replaced, None)
-    return data
+    if isinstance(model, dict):  # an override of model.path replaces the file's name, and back
+        for given, replaced in (("model.path", "name"), ("model.name", "path")):
+            if given in origins and f"model.{replaced}" not in origins:
+                model.pop(replaced, None)
+    root = os.path.dirname(os.path.abspath(source)) if os.path.isfile(source) else None
+    try:
+        written = ScenarioFile.model_validate(data, context={"root": root})
+    except ValidationError as error:
+        problems.extend(located(error, ScenarioFile, data))
+    if problems:
+        raise ScenarioError([_issue(source, problem, origins) for problem in problems])
+    return _resolve(written, source)
 
 
-def _resolve_model_path(scenario: Scenario, *, from_command_line: bool) -> Scenario:
-    """Make a relative ``model.path`` absolute, from where it was written.
-
-    A path in a scenario file is relative to the file's directory; one given on
-    the command line (``--set``) to the working directory. Without a file (a
-    scenario built from a dict) the path is left as it is.
-    """
-    path = scenario.model.path
-    if path is None or os.path.isabs(os.path.expanduser(path)):
-        return scenario
-    if from_command_line:
-        origin = os.getcwd()
-    elif os.path.isfile(scenario.source):
-        origin = os.path.dirname(os.path.abspath(scenario.source))
-    else:
-        return scenario
-    resolved = os.path.abspath(os.path.join(origin, os.path.expanduser(path)))
-    return replace(scenario, model=replace(scenario.model, path=resolved))
+def _issue(source: str, problem: Located, origins: Mapping[str, str]) -> ScenarioIssue:
+    """The issue, noting the overrides (path -> text) behind it or behind a related path."""
+    path, message, related = problem
+    texts = [t for key, t in origins.items() if any(_nested(key, p) for p in (path, *related) if p)]
+    if texts:
+        message += " (with " + " ".join(f"--set {text}" for text in texts) + ")"
+    return ScenarioIssue(source, path, message)
 
 
-def _parse(data: Mapping[str, Any], source: str, issues: Issues) -> Any:
-    """Validate every section of a raw scenario, recording all issues."""
-    check_table(data, "", issues, keys=TOP_KEYS)
-    seed = get_field(data, "seed", "", issues, partial(parse_int, minimum=0), 0)
-    model = parse_model(data, issues)
-    simulacra = parse_simulacra(data, issues)
-    agents = parse_agents(data, simulacra, issues)
-    dialogue = parse_dialogue(data, issues)
-    belief = parse_belief(data, issues)
-    last_turn = dialogue.turns if dialogue is not INVALID else None
-    probes = parse_probes(data, agents, last_turn, issues)
-    regeneration = parse_regeneration(data, agents, last_turn, issues)
-    if dialogue is not INVALID and dialogue.opening_speaker in agents.names:
-        issues.add(
-            "dialogue.opening_speaker",
-            f"opening speaker {quote(dialogue.opening_speaker)} is also the name of an agent",
-            ("agents",),
+def _nested(a: str, b: str) -> bool:
+    """Tell whether one dotted path equals or contains the other."""
+    return a == b or any(x.startswith((y + ".", y + "[")) for x, y in ((a, b), (b, a)))
+
+
+def _resolve(written: ScenarioFile, source: str) -> Scenario:
+    """The resolved scenario of a validated file."""
+    sims = written.simulacra
+    agents: list[AgentSpec] = []
+    uniform: list[str] = []
+    for index, entry in enumerate(written.agents):
+        prior = resolve_prior(entry.prior, entry.prior_tags, sims)
+        tags = entry.prior_tags or {}
+        if len(set(tags.values())) > 1 and len(set(prior.values())) == 1:
+            uniform.append(_uniform_note(index, tags, sims))
+        agents.extend(
+            AgentSpec(name, entry.persona, entry.assigned, dict(prior), entry.steer)
+            for name in expand(entry.name, entry.count)
         )
-    parts = (seed, model, simulacra.items, agents.items, dialogue, belief, probes, regeneration)
-    if INVALID in parts or issues:
-        return INVALID
-    return Scenario(
-        seed=seed,
-        model=model,
-        simulacra=simulacra.items,
-        agents=agents.items,
-        dialogue=dialogue,
-        belief=belief,
-        probes=probes,
-        regeneration=regeneration,
-        source=source,
-    )
+    if uniform:
+        warn(
+            f"{source}: {'; '.join(uniform)} gives every simulacrum the same prior weight: a "
+            "tag's weight is split equally among the simulacra carrying it. To weight "
+            "simulacra, give prior = {name = weight, ...}, or use tags with equally many simulacra"
+        )
+    known = {"agents": [a.name for a in agents]}
+    known["groups"] = {e.name: expand(e.name, e.count) for e in written.agents if e.count > 1}
+    last = written.dialogue.turns
+    probes = []
+    for probe in written.probes:
+        resolved, order = _turns(probe.turns, last)
+        numeric = probe.numeric or (NumericSpec() if probe.kind == "numeric" else None)
+        probed = probed_agents(probe.agents, known)
+        asked = (probe.name, probe.question, probe.options or (), resolved, probed, probe.persona)
+        probes.append(ProbeSpec(*asked, probe.kind, probe.scale, numeric, order))
+    regeneration = written.regeneration
+    if regeneration is not None:
+        resolved, order = _turns(regeneration.turns, last)
+        probed = probed_agents(regeneration.agents, known)
+        regeneration = RegenerationSpec(resolved, regeneration.samples, probed, order)
+    simulacra = tuple(Simulacrum(sim.name, sim.description, sim.tags) for sim in sims)
+    sections = (written.dialogue, written.belief, tuple(probes), regeneration, written.projections)
+    return Scenario(written.seed, written.model, simulacra, tuple(agents), *sections, source)
+
+
+def _turns(turns: tuple[int, ...], last: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Turns resolved against ``dialogue.turns`` and sorted, and as written in that order."""
+    order = sorted(turns, key=lambda turn: resolve_turn(turn, last))
+    return tuple(resolve_turn(turn, last) for turn in order), tuple(order)
+
+
+def _uniform_note(index: int, tags: Mapping[str, float], sims: Any) -> str:
+    """``agents[0].prior_tags = {a = 2, b = 1} (a has 2 simulacra, b 1)``."""
+    weights = ", ".join(f"{tag} = {weight:g}" for tag, weight in tags.items())
+    counts = [f"{tag} {sum(tag in sim.tags for sim in sims)}" for tag in tags]
+    counts[0] = counts[0].replace(" ", " has ", 1) + " simulacra"
+    return f"agents[{index}].prior_tags = {{{weights}}} ({', '.join(counts)})"

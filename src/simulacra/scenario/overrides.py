@@ -1,33 +1,29 @@
 """Command-line overrides: ``--set key=value`` applied to a raw scenario.
 
 Keys are dotted paths with optional list indices (``dialogue.turns``,
-``agents[1].prior.pirate``) and must exist in the scenario schema; values are
-parsed as TOML values, falling back to a plain string. Overrides are applied
-to the raw data before validation, so an overridden scenario is checked exactly
-like a file, and every issue names the ``--set`` behind it.
+``agents[1].prior.pirate``) and must exist in the scenario file kind
+(:class:`~simulacra.scenario.schema.ScenarioFile`); values are parsed as TOML
+values, falling back to a plain string. Overrides are applied to the raw data
+before validation, so an overridden scenario is checked exactly like a file, and
+every issue names the ``--set`` behind it. A path given on the command line
+(``model.path``) is relative to the working directory.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, get_origin
 
 from simulacra.errors import ScenarioError, ScenarioIssue
-from simulacra.scenario.parsing import Issues, describe, quote, render_path, unknown_name
-from simulacra.scenario.schema import (
-    AGENT_KEYS,
-    BELIEF_KEYS,
-    DIALOGUE_KEYS,
-    MODEL_KEYS,
-    NUMERIC_KEYS,
-    PROBE_KEYS,
-    REGENERATION_KEYS,
-    SCALE_KEYS,
-)
+from simulacra.scenario.schema import ScenarioFile
+from simulacra.schema import describe, quote, unknown_name
+from simulacra.schema.issues import Located, child, render_path, table_keys, unwrap
+from simulacra.schema.model import is_path
 
 __all__ = [
     "Overrides",
@@ -44,71 +40,31 @@ Overrides: TypeAlias = Mapping[str, object] | Sequence[str] | None
 _KEY_SEGMENT = re.compile(r"([A-Za-z0-9_-]+)((?:\[\d+\])*)")
 _INDEX = re.compile(r"\[(\d+)\]")
 
-_ANY_KEY = "*"
-
-
-_SCHEMA: dict[str, Any] = {
-    "seed": None,
-    "model": dict.fromkeys(MODEL_KEYS),
-    "simulacra": [{"name": None, "description": None, "tags": [None]}],
-    "agents": [
-        dict.fromkeys(AGENT_KEYS) | {"prior": {_ANY_KEY: None}, "prior_tags": {_ANY_KEY: None}}
-    ],
-    "dialogue": dict.fromkeys(DIALOGUE_KEYS),
-    "belief": dict.fromkeys(BELIEF_KEYS),
-    "probes": [
-        dict.fromkeys(PROBE_KEYS)
-        | {
-            "options": [None],
-            "scale": dict.fromkeys(SCALE_KEYS),
-            "numeric": dict.fromkeys(NUMERIC_KEYS),
-            "turns": [None],
-            "agents": [None],
-        }
-    ],
-    "regeneration": dict.fromkeys(REGENERATION_KEYS) | {"turns": [None], "agents": [None]},
-}
-
 
 def apply_overrides(
     data: Mapping[str, Any], overrides: Overrides, *, source: str = "--set"
 ) -> dict[str, Any]:
-    """Return a deep copy of ``data`` with overrides applied; ``data`` is untouched.
+    """A deep copy of raw ``data`` with ``overrides`` applied (not validated; ``data`` untouched).
 
-    Keys are dotted paths with optional list indices (``dialogue.turns``,
-    ``agents[1].prior.pirate``) and must exist in the scenario schema; missing
-    tables on the way are created, list indices must exist.
-
-    Args:
-        data: A raw scenario dict.
-        overrides: Dotted keys to values, or ``"key=value"`` strings.
-        source: Name used in error messages.
-
-    Returns:
-        The overridden copy (not validated).
+    Missing tables on the way are created; list indices must exist.
 
     Raises:
-        ScenarioError: If an override is malformed or its key path is invalid.
+        ScenarioError: An override is malformed or its key path is not in the file kind
+            (named by ``source`` in the messages).
 
     """
-    issues = Issues(source)
-    pairs = override_pairs(overrides, issues)
+    problems: list[Located] = []
+    pairs = override_pairs(overrides, problems)
     if not isinstance(data, Mapping):
         raise ScenarioError(ScenarioIssue(source, "", "expected a table at the top level"))
-    result, _ = apply_pairs(data, pairs, issues)
-    if issues:
-        raise issues.error({})
+    result, _ = apply_pairs(data, pairs, problems)
+    if problems:
+        raise ScenarioError([ScenarioIssue(source, path, text) for path, text, _ in problems])
     return result
 
 
 def parse_override(text: str) -> tuple[str, object]:
-    """Split a command-line ``"key=value"`` override.
-
-    Args:
-        text: E.g. ``"dialogue.turns=4"`` or ``"agents[0].persona=map"``.
-
-    Returns:
-        The key and the value parsed by :func:`parse_override_value`.
+    """Split a command-line ``"key=value"`` override (the value as :func:`parse_override_value`).
 
     Raises:
         ScenarioError: If ``text`` has no ``=`` or an empty key.
@@ -123,15 +79,7 @@ def parse_override(text: str) -> tuple[str, object]:
 
 
 def parse_override_value(text: str) -> object:
-    """Parse an override value as a TOML value, falling back to the raw string.
-
-    Args:
-        text: E.g. ``"4"``, ``"0.5"``, ``"true"``, ``"[0, 4]"``, ``"map"``.
-
-    Returns:
-        The TOML value, or ``text`` itself when it is not one.
-
-    """
+    """Parse an override value as a TOML value (``4``, ``0.5``, ``[0, 4]``), else the string."""
     try:
         parsed = tomllib.loads("v = " + text)
     except tomllib.TOMLDecodeError:
@@ -149,7 +97,7 @@ def _render_value(value: object) -> str:
         return str(value)
 
 
-def override_pairs(overrides: Overrides, issues: Issues) -> list[tuple[str, object, str]]:
+def override_pairs(overrides: Overrides, problems: list[Located]) -> list[tuple[str, object, str]]:
     """Normalise overrides to (key, value, display text), recording malformed ones."""
     if overrides is None:
         return []
@@ -160,12 +108,12 @@ def override_pairs(overrides: Overrides, issues: Issues) -> list[tuple[str, obje
     pairs = []
     for text in overrides:
         if not isinstance(text, str):
-            issues.add("", f"malformed override {text!r}: expected a 'key=value' string")
+            problems.append(("", f"malformed override {text!r}: expected a 'key=value' string", ()))
             continue
         try:
             key, value = parse_override(text)
         except ScenarioError as exc:
-            issues.add("", exc.issues[0].message)
+            problems.append(("", exc.issues[0].message, ()))
             continue
         pairs.append((key, value, text.strip()))
     return pairs
@@ -184,7 +132,7 @@ def _parse_key_path(key: str) -> list[str | int] | None:
 
 
 def apply_pairs(
-    data: Mapping[str, Any], pairs: Sequence[tuple[str, object, str]], issues: Issues
+    data: Mapping[str, Any], pairs: Sequence[tuple[str, object, str]], problems: list[Located]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Apply overrides to a deep copy; return it and the overridden path -> text."""
     result = copy.deepcopy(dict(data))
@@ -193,46 +141,58 @@ def apply_pairs(
         note = f" (with --set {text})"
         parts = _parse_key_path(key)
         if parts is None:
-            issues.add(
-                "",
+            message = (
                 f"malformed key path {quote(key)}: expected dotted keys with optional [index], "
-                f"e.g. agents[0].prior.pirate{note}",
+                f"e.g. agents[0].prior.pirate{note}"
             )
+            problems.append(("", message, ()))
             continue
-        problem = _set_path(result, parts, copy.deepcopy(value))
+        problem = _set_path(result, ScenarioFile, parts, copy.deepcopy(value))
         if problem is not None:
-            issues.add(problem[0], problem[1] + note)
+            problems.append((problem[0], problem[1] + note, ()))
             continue
         origins[render_path(parts)] = text
     return result, origins
 
 
+def _is_table(annotation: Any) -> bool:
+    bare = unwrap(annotation)[0]
+    return table_keys(bare) is not None or get_origin(bare) is dict
+
+
+def _is_path(annotation: Any, metadata: list[Any]) -> bool:
+    """Tell whether a field holds a path, or an array of paths."""
+    bare, more = unwrap(annotation)
+    item = child(bare, 0)
+    return is_path(metadata + more) or (item is not None and is_path(unwrap(item[0])[1]))
+
+
+def _absolute(value: Any) -> Any:
+    """A path (or paths) given on the command line, made absolute against the working directory."""
+    if isinstance(value, list):
+        return [_absolute(item) for item in value]
+    return os.path.abspath(os.path.expanduser(value)) if isinstance(value, str) else value
+
+
 def _set_path(
-    root: dict[str, Any], parts: Sequence[str | int], value: object
+    root: dict[str, Any], schema: Any, parts: Sequence[str | int], value: object
 ) -> tuple[str, str] | None:
-    """Set ``value`` at ``parts`` in ``root`` following the schema; return a problem or None."""
+    """Set ``value`` at ``parts`` in ``root`` where the schema allows; return a problem or None."""
     node: Any = root
-    schema: Any = _SCHEMA
-    done: list[str | int] = []
     for position, part in enumerate(parts):
-        here = render_path(done)
-        last = position == len(parts) - 1
+        here, step = render_path(parts[:position]), child(schema, part)
         if isinstance(part, str):
-            if not isinstance(schema, dict):
+            if not _is_table(schema):
                 return here, f"{here} is not a table; cannot set key {quote(part)} in it"
-            if part not in schema and _ANY_KEY not in schema:
-                return render_path([*done, part]), unknown_name("key", part, list(schema))
+            if step is None:
+                keys = table_keys(schema) or []
+                return render_path(parts[: position + 1]), unknown_name("key", part, keys)
             if not isinstance(node, dict):
                 return here, f"cannot set {quote(part)}: {here} is {describe(node)}, not a table"
-            sub = schema.get(part, schema.get(_ANY_KEY))
-            if last:
-                node[part] = value
-                return None
-            if part not in node and isinstance(sub, dict):
+            if part not in node and _is_table(step[0]):
                 node[part] = {}
-            node = node.get(part)
         else:
-            if not isinstance(schema, list):
+            if step is None:
                 return here, f"{here} is not an array; cannot index it with [{part}]"
             if node is not None and not isinstance(node, list):
                 return here, f"cannot index {here}: it is {describe(node)}, not an array"
@@ -240,11 +200,8 @@ def _set_path(
             if part >= size:
                 entries = "entry" if size == 1 else "entries"
                 return f"{here}[{part}]", f"index {part} out of range: {here} has {size} {entries}"
-            if last:
-                node[part] = value
-                return None
-            sub = schema[0]
-            node = node[part]
-        schema = sub
-        done.append(part)
+        if position == len(parts) - 1:
+            node[part] = _absolute(value) if _is_path(*step) else value
+            return None
+        node, schema = (node.get(part) if isinstance(part, str) else node[part]), step[0]
     return None  # pragma: no cover - parts is never empty

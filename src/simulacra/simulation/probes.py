@@ -7,9 +7,10 @@ agent answers as a respondent: its persona prompt and the dialogue so far,
 followed by the interviewer's question.
 
 The persona answering is the agent's MAP simulacrum, one drawn from its posterior
-(from the model's random generator, in probe then agent order), or, for choice
-and Likert probes, all of its simulacra with posterior mass, their answer
-distributions mixed by posterior weight (``"mixture"``).
+(from the model's random generator, in probe then agent order), a fixed agent's
+assigned simulacrum (``"assigned"``), or, for choice and Likert probes, all of its
+simulacra with posterior mass, their answer distributions mixed by posterior
+weight (``"mixture"``).
 
 Every probe due after a turn, for every agent and persona, is answered in ONE
 call to :func:`simulacra.instruments.ask`, so shared prefixes (a persona prompt
@@ -180,6 +181,9 @@ def _plan(probe: ProbeSpec, agent: PersonaAgent) -> _Asked:
         return _Asked(probe, agent, tuple(superposition.names[k] for k in used), weights[used])
     if probe.persona == "map":
         return _Asked(probe, agent, (agent.map_simulacrum(),), None)
+    if probe.persona == "assigned":  # the scenario checked that the agent is fixed
+        assert agent.assigned is not None
+        return _Asked(probe, agent, (agent.assigned,), None)
     return _Asked(probe, agent, (superposition.sample(agent.model.rng),), None)
 
 

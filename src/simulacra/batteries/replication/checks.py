@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from simulacra.errors import ScenarioError, ScenarioIssue
-from simulacra.scenario.parsing import describe
+from simulacra.schema import describe
 
 __all__ = ["NAME", "FileChecker", "Issues", "describe", "join", "read_toml", "unknown"]
 
