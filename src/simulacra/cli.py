@@ -75,9 +75,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from simulacra.options import check_options
     from simulacra.scenario import load_scenario
     from simulacra.scenario.model_check import check_model
+    from simulacra.schema.options import check_options
     from simulacra.simulation.runner import default_run_id, run
 
     check_options(args, "simulacra run")
@@ -138,7 +138,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from simulacra.options import check_options
+    from simulacra.schema.options import check_options
     from simulacra.sweep import parse_grid, sweep
 
     check_options(args, "simulacra sweep")
@@ -190,7 +190,7 @@ def _cmd_battery_validate(args: argparse.Namespace) -> int:
 def _cmd_battery_run(args: argparse.Namespace) -> int:
     from simulacra.batteries.base import RunOptions
     from simulacra.batteries.runner import run_battery
-    from simulacra.options import check_options
+    from simulacra.schema.options import check_options
 
     check_options(args, "simulacra battery run")
     options = RunOptions(
