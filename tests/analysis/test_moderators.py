@@ -381,9 +381,7 @@ def test_expected_mode_codes_get_ols_and_no_odds_ratio():
 def test_a_participant_twice_is_an_error():
     frame = continuous_frame(10, 20, {"a": 0.5}, attribute="party")
     with pytest.raises(ValueError, match="one row per participant"):
-        moderator_analysis(
-            pd.concat([frame, frame]), THREE, treatment="t", control="c", n_boot=10
-        )
+        moderator_analysis(pd.concat([frame, frame]), THREE, treatment="t", control="c", n_boot=10)
 
 
 # --------------------------------------------------------------------------- target, rows
