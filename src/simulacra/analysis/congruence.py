@@ -217,12 +217,12 @@ def label_answers(data: pd.DataFrame, design: CongruenceDesign) -> pd.DataFrame:
     none of the design's (unlisted or missing).
     """
     rows = data[data["condition"].isin(list(design.conditions))].copy()
-    rows["frame"] = [design.conditions[c][0] for c in rows["condition"]]
-    rows["result"] = [design.conditions[c][1] for c in rows["condition"]]
-    rows["congruent"] = [
-        design.congenial[side] == result if side in design.congenial else None
-        for side, result in zip(rows["side"], rows["result"], strict=True)
-    ]
+    condition = rows["condition"].astype(object)
+    rows["frame"] = condition.map({c: frame for c, (frame, _) in design.conditions.items()})
+    rows["result"] = condition.map({c: result for c, (_, result) in design.conditions.items()})
+    congenial = rows["side"].astype(object).map(dict(design.congenial))
+    congruent = (congenial == rows["result"]).astype(object)
+    rows["congruent"] = congruent.where(congenial.notna(), None)
     return rows
 
 
@@ -248,11 +248,16 @@ class _Layout:
 
     design: CongruenceDesign
 
+    def __post_init__(self) -> None:
+        results, sides = self.design.results, self.design.sides
+        congenial = tuple(results.index(self.design.congenial[side]) for side in sides)
+        object.__setattr__(self, "_congenial", congenial)
+
     def code(self, debiased: int, frame: int, side: int, result: int) -> int:
         return ((debiased * 2 + frame) * 2 + side) * 2 + result
 
     def congenial(self, side: int) -> int:
-        return self.design.results.index(self.design.congenial[self.design.sides[side]])
+        return self._congenial[side]  # type: ignore[attr-defined]
 
     def pick(self, m: np.ndarray, debiased: int, frame: int, side: int, result: int) -> np.ndarray:
         return m[..., self.code(debiased, frame, side, result), :]
@@ -365,15 +370,12 @@ def _layout_data(data: pd.DataFrame, design: CongruenceDesign, n_boot: int, seed
     rows = rows[rows["side"].isin(design.sides) & rows["score"].notna()]
     flags = rows["debiased"].astype(bool) if "debiased" in rows else pd.Series(False, rows.index)
     rows = rows.assign(_debiased=flags.to_numpy(dtype=bool))
-    codes = np.array(
-        [
-            layout.code(int(d), FRAMES.index(f), design.sides.index(s), design.results.index(r))
-            for d, f, s, r in zip(
-                rows["_debiased"], rows["frame"], rows["side"], rows["result"], strict=True
-            )
-        ],
-        dtype=int,
-    )
+    frame_code = rows["frame"].map({frame: i for i, frame in enumerate(FRAMES)})
+    side_code = rows["side"].astype(object).map({side: i for i, side in enumerate(design.sides)})
+    result_code = rows["result"].map({result: i for i, result in enumerate(design.results)})
+    codes = (
+        ((rows["_debiased"].astype(int) * 2 + frame_code) * 2 + side_code) * 2 + result_code
+    ).to_numpy(dtype=int)
     x = rows["score"].astype(float).to_numpy()
     people = pd.factorize(rows["participant"])[0]
     first = pd.Series(rows["side"].to_numpy()).groupby(people).first()
@@ -385,9 +387,7 @@ def _layout_data(data: pd.DataFrame, design: CongruenceDesign, n_boot: int, seed
         )
     else:
         boot = np.zeros((n_boot, _N_CELLS, 3))
-    present = frozenset(
-        (int(d), FRAMES.index(f)) for d, f in zip(rows["_debiased"], rows["frame"], strict=True)
-    )
+    present = frozenset((int(code) // 4 // 2, int(code) // 4 % 2) for code in np.unique(codes))
     probability = bool(len(x)) and bool(np.all((x >= 0) & (x <= 1)))
     values = {code: x[codes == code] for code in range(_N_CELLS)}
     return _Data(layout, values, moments, boot, is_binary(x), probability, present)
@@ -689,7 +689,13 @@ def congruence_analysis(
         if cells.probability:
             _flag(block, neutral, 0)
         rows += block
-    return pd.DataFrame(rows, columns=list(CONGRUENCE_COLUMNS))
+    table = pd.DataFrame(rows, columns=list(CONGRUENCE_COLUMNS))
+    table["interpretable"] = pd.Series(
+        [None if v is None else bool(v) for v in table["interpretable"]],
+        index=table.index,
+        dtype=object,
+    )
+    return table
 
 
 def accuracy_table(data: pd.DataFrame, design: CongruenceDesign) -> pd.DataFrame:
