@@ -224,6 +224,36 @@ class Moderator:
             grouped = {label: (label,) for label in levels}
         return cls(attribute, grouped, reference, target)
 
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any]) -> Moderator:
+        """A moderator from one ``[[moderators]]`` table of an effect file.
+
+        Fields: ``attribute``; ``levels`` (a table level -> labels, or an array of
+        labels, each its own level); optional ``reference`` and ``[target]`` with
+        ``d_difference``, optional ``ci = [low, high]``, ``level``, ``odds_ratio`` and
+        ``source``. The file's schema checks names, types and unknown keys; this
+        builds the analysis object (and raises on what the schema cannot see).
+
+        Raises:
+            ValueError: a missing field or an inconsistent spec.
+        """
+        if "attribute" not in table or "levels" not in table:
+            raise ValueError("a moderator needs 'attribute' and 'levels'")
+        target = None
+        if "target" in table:
+            spec = table["target"]
+            if "d_difference" not in spec:
+                raise ValueError("a moderator target needs 'd_difference'")
+            ci = spec.get("ci")
+            target = InteractionTarget(
+                d_difference=float(spec["d_difference"]),
+                ci=None if ci is None else (float(ci[0]), float(ci[1])),
+                level=spec.get("level"),
+                odds_ratio=None if spec.get("odds_ratio") is None else float(spec["odds_ratio"]),
+                source=str(spec.get("source", "")),
+            )
+        return cls.of(str(table["attribute"]), table["levels"], table.get("reference"), target)
+
     @property
     def reference_level(self) -> str:
         """The reference level."""

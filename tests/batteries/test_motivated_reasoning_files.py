@@ -1,0 +1,160 @@
+"""The motivated-reasoning battery's files: valid today but for the new tables, and correct.
+
+The covariance stimuli are checked against the numbers they print: every condition shows
+Kahan et al.'s counts, and the option coded 1 is the conclusion those counts support.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from simulacra.analysis.congruence import EVIDENCE_DESIGN, KAHAN_DESIGN
+from simulacra.analysis.moderators import Moderator
+from simulacra.batteries.replication.battery import BATTERY_FILE, build, read_files
+
+ROOT = Path(__file__).resolve().parents[2]
+BATTERY = ROOT / "scenarios" / "motivated_reasoning"
+ML1_POPULATION = ROOT / "scenarios" / "replication" / "many_labs_1" / "population.toml"
+COVARIANCE = ("covariance_detection", "covariance_debiased")
+NEW_BATTERY_KEYS = ("source",)  # the battery `source` of the exploratory-effects work
+NEW_EFFECT_KEYS = ("moderators",)
+# a test scaffold standing in for the main [target] these exploratory effects lack
+SCAFFOLD_TARGET = {"d": 0.0, "ci": [-1.0, 1.0]}
+
+
+def todays_files() -> dict:
+    """The battery's files with the tables today's checker does not know set aside."""
+    files = copy.deepcopy(read_files(BATTERY))
+    for key in NEW_BATTERY_KEYS:
+        files[BATTERY_FILE].pop(key)
+    for name, data in files.items():
+        if name.startswith("effects/"):
+            for key in NEW_EFFECT_KEYS:
+                data.pop(key)
+            data.setdefault("target", dict(SCAFFOLD_TARGET))
+    return files
+
+
+@pytest.fixture(scope="module")
+def battery():
+    return build(BATTERY, todays_files())
+
+
+def effect_file(name: str) -> dict:
+    return tomllib.loads((BATTERY / "effects" / f"{name}.toml").read_text())
+
+
+def parse_table(stimulus: str) -> tuple[list[str], list[tuple[str, int, int]]]:
+    """The column headings and the rows (label, first count, second count) of a stimulus."""
+    lines = [line for line in stimulus.splitlines() if re.search(r"\s{3,}", line)]
+    headings = re.split(r"\s{2,}", lines[0].strip())
+    rows = []
+    for line in lines[1:]:
+        label, first, second = re.split(r"\s{2,}", line.strip())
+        rows.append((label, int(first), int(second)))
+    return headings, rows
+
+
+def test_the_files_pass_todays_checker_once_the_new_tables_are_set_aside(battery):
+    assert {e.name for e in battery.effects} == {*COVARIANCE, "evidence_evaluation"}
+    assert battery.participants == 400
+    assert all("exploratory" in e.tags for e in battery.effects)
+    # only the scaffold stands where a main target would be
+    for name in ("covariance_detection", "covariance_debiased", "evidence_evaluation"):
+        assert "target" not in effect_file(name)
+
+
+def test_condition_names_are_the_congruence_designs(battery):
+    for name in COVARIANCE:
+        assert battery.effect(name).condition_names == tuple(KAHAN_DESIGN.conditions)
+    assert battery.effect("evidence_evaluation").condition_names == tuple(
+        EVIDENCE_DESIGN.conditions
+    )
+
+
+@pytest.mark.parametrize("name", COVARIANCE)
+def test_every_covariance_condition_shows_the_counts_and_codes_the_supported_conclusion(
+    battery, name
+):
+    effect = battery.effect(name)
+    (code,) = effect.steps
+    for condition in effect.conditions:
+        headings, rows = parse_table(condition.stimulus)
+        assert [(first, second) for _, first, second in rows] == [(223, 75), (107, 21)]
+        good = 0 if headings[0] in ("Rash improved", "Crime fell") else 1
+        assert headings[1 - good] in ("Rash worse", "Crime rose")
+        share = [(row[1 + good]) / (row[1] + row[2]) for row in rows]
+        works = share[0] > share[1]  # the treated row did better
+        frame, result = KAHAN_DESIGN.conditions[condition.name]
+        assert result == ("works" if works else "backfires")
+        assert frame == ("neutral" if "Rash" in headings[0] else "identity")
+        (coded,) = code.one[condition.name]
+        assert ("improve" in coded or "fall" in coded) == works, (condition.name, coded)
+
+
+def test_the_debiased_task_is_the_plain_one_after_an_instruction(battery):
+    plain, debiased = (battery.effect(name) for name in COVARIANCE)
+    for a, b in zip(plain.conditions, debiased.conditions, strict=True):
+        instruction, rest = b.stimulus.split("\n\n", 1)
+        assert rest == a.stimulus
+        assert "accurate" in instruction and "numbers" in instruction
+    assert plain.steps == debiased.steps
+    assert (plain.treatment, plain.control) == (debiased.treatment, debiased.control)
+    a, b = (effect_file(name) for name in COVARIANCE)
+    assert a["moderators"] == b["moderators"]
+    assert a["items"] == b["items"] and a["scoring"] == b["scoring"]
+
+
+def test_the_evidence_conditions_differ_only_in_the_finding(battery):
+    first, second = (c.stimulus.split() for c in battery.effect("evidence_evaluation").conditions)
+    changed = [(a, b) for a, b in zip(first, second, strict=True) if a != b]
+    assert changed == [("rose", "fell"), ("increased", "reduced")]
+
+
+def test_every_moderator_names_population_labels(battery):
+    for name in (*COVARIANCE, "evidence_evaluation"):
+        for table in effect_file(name)["moderators"]:
+            moderator = Moderator.from_table(table)
+            attribute = battery.population.attribute(moderator.attribute)
+            for labels in moderator.levels.values():
+                assert set(labels) <= set(attribute.labels), (name, labels)
+            assert moderator.reference_level == "republican"
+            assert moderator.compared_levels == ("democrat",)
+    target = Moderator.from_table(effect_file("evidence_evaluation")["moderators"][0]).target
+    assert target is not None and target.d_difference == pytest.approx(1.01)
+    assert target.ci is None and "Ditto" in target.source
+
+
+def test_a_moderator_on_an_ml1_effect_is_one_line():
+    line = (
+        'moderators = [{ attribute = "politics", levels = { liberal = ["very liberal", '
+        '"liberal"], conservative = ["conservative", "very conservative"] } }]'
+    )
+    (table,) = tomllib.loads(line)["moderators"]
+    moderator = Moderator.from_table(table)
+    labels = tomllib.loads(ML1_POPULATION.read_text())["attributes"]["politics"]["labels"]
+    assert {label for group in moderator.levels.values() for label in group} <= set(labels)
+    assert moderator.level_of("moderate") is None
+
+
+def test_the_population_is_a_us_sample_with_explicit_party_identity(battery):
+    population = battery.population
+    politics = population.attribute("politics")
+    assert politics.labels == (
+        "liberal Democrat",
+        "moderate Democrat",
+        "independent",
+        "moderate Republican",
+        "conservative Republican",
+    )
+    partisans = sum(politics.weights) - politics.weights[2]
+    assert partisans / sum(politics.weights) > 0.8
+    model = battery.population_model(range(30))
+    for participant in model.participants:
+        assert "living in the United States" in participant.persona
+        assert f"Politically, you are {participant.attributes['politics']}." in participant.persona
