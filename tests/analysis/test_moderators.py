@@ -431,4 +431,21 @@ def test_three_levels_give_an_interaction_row_per_level_and_an_omnibus_row():
     ]
     omnibus = rows[-1]
     assert omnibus["test"] == "ols_hc2_omnibus" and omnibus["p"] < 0.01
+    assert omnibus["df"] == result.omnibus.df_den
     assert math.isnan(omnibus["d"]) and "no single d" in omnibus["reason"]
+
+
+def test_a_named_moderator_names_its_rows():
+    strength = Moderator.from_table(
+        {
+            "name": "strength",
+            "attribute": "party",
+            "levels": {"strong": ["dem", "rep"], "weak": ["ind"]},
+            "target": {"d_difference": 0.2, "ci": [0.0, 0.4], "source": "made up"},
+        }
+    )
+    assert strength.target.ci == (0.0, 0.4) and strength.label == "strength"
+    frame = continuous_frame(13, 200, {"dem": 0.5, "ind": 0.5, "rep": 0.5}, attribute="party")
+    rows = moderator_analysis(frame, strength, treatment="t", control="c", n_boot=50).rows()
+    assert {row["moderator"] for row in rows} == {"strength"}
+    assert rows[-1]["target_d"] == 0.2

@@ -169,6 +169,8 @@ class Moderator:
         levels: level name -> the attribute labels it groups, in report order.
         reference: the level every other level is compared with (default: the first).
         target: a published interaction, if any.
+        name: the ``moderator`` cell of its rows (default: the attribute); two
+            moderators of one effect on the same attribute need different names.
 
     Raises:
         ValueError: no level, a level without labels, a label in two levels, a
@@ -179,6 +181,7 @@ class Moderator:
     levels: Mapping[str, tuple[str, ...]]
     reference: str | None = None
     target: InteractionTarget | None = None
+    name: str | None = None
 
     def __post_init__(self) -> None:
         if not self.attribute:
@@ -213,6 +216,7 @@ class Moderator:
         levels: Mapping[str, str | Sequence[str]] | Sequence[str],
         reference: str | None = None,
         target: InteractionTarget | None = None,
+        name: str | None = None,
     ) -> Moderator:
         """A moderator from plain data: levels as a mapping, or labels each its own level."""
         if isinstance(levels, Mapping):
@@ -222,14 +226,14 @@ class Moderator:
             }
         else:
             grouped = {label: (label,) for label in levels}
-        return cls(attribute, grouped, reference, target)
+        return cls(attribute, grouped, reference, target, name)
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> Moderator:
         """A moderator from one ``[[moderators]]`` table of an effect file.
 
         Fields: ``attribute``; ``levels`` (a table level -> labels, or an array of
-        labels, each its own level); optional ``reference`` and ``[target]`` with
+        labels, each its own level); optional ``name``, ``reference`` and ``[target]`` with
         ``d_difference``, optional ``ci = [low, high]``, ``level``, ``odds_ratio`` and
         ``source``. The file's schema checks names, types and unknown keys; this
         builds the analysis object (and raises on what the schema cannot see).
@@ -252,7 +256,18 @@ class Moderator:
                 odds_ratio=None if spec.get("odds_ratio") is None else float(spec["odds_ratio"]),
                 source=str(spec.get("source", "")),
             )
-        return cls.of(str(table["attribute"]), table["levels"], table.get("reference"), target)
+        return cls.of(
+            str(table["attribute"]),
+            table["levels"],
+            table.get("reference"),
+            target,
+            table.get("name"),
+        )
+
+    @property
+    def label(self) -> str:
+        """The ``moderator`` cell of its rows: the name, else the attribute."""
+        return self.name or self.attribute
 
     @property
     def reference_level(self) -> str:
@@ -726,7 +741,7 @@ class ModeratorResult:
         with more than two levels a last interaction row (``comparison = "all
         levels"``) holds the omnibus test.
         """
-        name = self.moderator.attribute
+        name = self.moderator.label
         rows = [_level_row(name, effect, self) for effect in self.levels]
         target = self.target_comparison()
         for interaction in self.interactions:
@@ -736,7 +751,14 @@ class ModeratorResult:
             rows.append(row)
         if self.omnibus is not None:
             o = self.omnibus
-            reason = _join(["omnibus test: no single d", o.reason])
+            what = "F" if o.test == "ols_hc2" else "chi-square"
+            reason = _join(
+                [
+                    f"omnibus {what} test of {o.df_num} interaction terms (df = "
+                    f"{'its denominator df' if what == 'F' else 'the terms'}): no single d",
+                    o.reason,
+                ]
+            )
             rows.append(
                 _blank(name, INTERACTION)
                 | {
@@ -744,7 +766,7 @@ class ModeratorResult:
                     "p": o.p,
                     "test": f"{o.test}_omnibus",
                     "statistic": o.statistic,
-                    "df": o.df_num if not math.isfinite(o.df_den) else f"{o.df_num}, {o.df_den:g}",
+                    "df": o.df_den if what == "F" else float(o.df_num),
                     "excluded": sum(self.excluded.values()),
                     "reason": reason,
                 }
