@@ -50,7 +50,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -369,6 +368,37 @@ def _small_cells(n: np.ndarray, weights: np.ndarray, names: Sequence[str] | None
     return f"too few scores in a cell ({where}; needs {MIN_PER_CELL})"
 
 
+def _wald(
+    test: str,
+    values: np.ndarray,
+    variances: np.ndarray,
+    weights: np.ndarray,
+    df: float,
+    level: float,
+    corrected: bool = False,
+) -> ContrastTest:
+    """``sum w x`` with SE ``sqrt(sum w^2 v)``, tested on t(df), or on z when df is inf."""
+    used = weights != 0
+    estimate = float(np.sum(weights[used] * values[used]))
+    se = math.sqrt(float(np.sum(weights[used] ** 2 * variances[used])))
+    if se == 0:
+        return _undefined_test(test, "test undefined: no spread in any compared cell", estimate)
+    if df < 1:
+        return _undefined_test(test, "test undefined: no residual degrees of freedom", estimate)
+    statistic = estimate / se
+    reference = stats.norm if math.isinf(df) else stats.t(df)
+    half = float(reference.ppf(0.5 + level / 2)) * se
+    p = float(2 * reference.sf(abs(statistic)))
+    reason = (
+        "a zero count: Haldane-Anscombe +0.5 on every count (no maximum-likelihood estimate)"
+        if corrected
+        else ""
+    )
+    return ContrastTest(
+        test, estimate, se, estimate - half, estimate + half, statistic, df, p, corrected, reason
+    )
+
+
 def mean_contrast(
     moments: np.ndarray,
     weights: ArrayLike,
@@ -397,22 +427,9 @@ def mean_contrast(
     small = _small_cells(n, w, names)
     if small:
         return _undefined_test("ols_hc2", f"test undefined: {small}")
-    used = w != 0
-    estimate = float(np.sum(w[used] * mean[used]))
-    se = math.sqrt(float(np.sum(w[used] ** 2 * var[used] / n[used])))
-    df = float(n.sum() - np.count_nonzero(n))
-    if se == 0:
-        return _undefined_test(
-            "ols_hc2", "test undefined: no spread in any compared cell", estimate
-        )
-    if df < 1:
-        return _undefined_test(
-            "ols_hc2", "test undefined: no residual degrees of freedom", estimate
-        )
-    t = estimate / se
-    half = float(stats.t.ppf(0.5 + level / 2, df)) * se
-    p = float(2 * stats.t.sf(abs(t), df))
-    return ContrastTest("ols_hc2", estimate, se, estimate - half, estimate + half, t, df, p)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        variances = var / n
+    return _wald("ols_hc2", mean, variances, w, float(n.sum() - np.count_nonzero(n)), level)
 
 
 def _log_odds(moments: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -436,48 +453,19 @@ def log_odds_contrast(
 ) -> ContrastTest:
     """A contrast of cell log odds in the saturated logistic model (Wald = Woolf).
 
-    The estimate is ``sum_c w_c log(a_c / b_c)`` (a: ones, b: zeros of cell c), its
-    variance ``sum_c w_c^2 (1/a_c + 1/b_c)``: the maximum-likelihood estimate and the
-    Wald SE of the saturated logistic regression. When a count of a weighted cell is
-    0 (no MLE), every weighted cell gets +0.5 on both counts (Haldane-Anscombe).
-
-    Args:
-        moments: ``(K, 3)`` cell moments of 0/1 scores.
-        weights: ``K`` contrast weights.
-        level: the interval's coverage.
-        names: the cells' names, for reasons.
-
-    Returns:
-        The :class:`ContrastTest` (``test = "logit_wald"``).
+    As :func:`mean_contrast` (the same arguments, ``moments`` of 0/1 scores), on the
+    cells' log odds: the estimate is ``sum_c w_c log(a_c / b_c)`` (a: ones, b: zeros
+    of cell c), its variance ``sum_c w_c^2 (1/a_c + 1/b_c)``, the maximum-likelihood
+    estimate and the Wald SE of the saturated logistic regression, with a normal
+    reference (``test = "logit_wald"``). When a count of a weighted cell is 0 (no
+    MLE), every weighted cell gets +0.5 on both counts (Haldane-Anscombe), flagged.
     """
     w = np.asarray(weights, dtype=float)
     small = _small_cells(moments[:, 0], w, names)
     if small:
         return _undefined_test("logit_wald", f"test undefined: {small}")
     logits, variances, corrected = _log_odds(moments, w)
-    used = w != 0
-    estimate = float(np.sum(w[used] * logits[used]))
-    se = math.sqrt(float(np.sum(w[used] ** 2 * variances[used])))
-    z = estimate / se
-    half = NormalDist().inv_cdf(0.5 + level / 2) * se
-    p = float(2 * stats.norm.sf(abs(z)))
-    reason = (
-        "a zero count: Haldane-Anscombe +0.5 on every count (no maximum-likelihood estimate)"
-        if corrected
-        else ""
-    )
-    return ContrastTest(
-        "logit_wald",
-        estimate,
-        se,
-        estimate - half,
-        estimate + half,
-        z,
-        math.inf,
-        p,
-        corrected,
-        reason,
-    )
+    return _wald("logit_wald", logits, variances, w, math.inf, level, corrected)
 
 
 @dataclass(frozen=True)
