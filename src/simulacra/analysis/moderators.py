@@ -848,7 +848,7 @@ def _empty_statistics() -> EffectStatistics:
     return effect_statistics([], [])
 
 
-def _no_attribute(moderator: Moderator, treatment: str, control: str, n: int) -> ModeratorResult:
+def _no_attribute(moderator: Moderator, treatment: str, control: str) -> ModeratorResult:
     reason = (
         f"no '{moderator.attribute}' column: the answers carry no persona attributes "
         "(a bare model, --no-persona)"
@@ -915,7 +915,7 @@ def moderator_analysis(
     if "participant" in rows and rows["participant"].duplicated().any():
         raise ValueError("one row per participant expected (filter the answer run first)")
     if moderator.attribute not in rows:
-        return _no_attribute(moderator, treatment, control, len(rows))
+        return _no_attribute(moderator, treatment, control)
     assignment = assign_levels(rows, moderator)
     names = list(moderator.levels)
     level_code = assignment.levels.map({level: i for i, level in enumerate(names)})
