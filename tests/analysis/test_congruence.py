@@ -336,3 +336,9 @@ def test_accuracy_table_counts_every_cell():
         & (rows["result"] == "works")
     )
     assert cell["mean"] == pytest.approx(rows.loc[mask, "score"].mean())
+
+
+def test_a_participant_answering_twice_in_one_condition_is_an_error():
+    data = answers(10, 20, planted, debiased=(False,))
+    with pytest.raises(ValueError, match="one answer per participant"):
+        congruence_analysis(pd.concat([data, data]), KAHAN_DESIGN, n_boot=10)

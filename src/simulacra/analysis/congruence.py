@@ -370,6 +370,10 @@ def _layout_data(data: pd.DataFrame, design: CongruenceDesign, n_boot: int, seed
     rows = rows[rows["side"].isin(design.sides) & rows["score"].notna()]
     flags = rows["debiased"].astype(bool) if "debiased" in rows else pd.Series(False, rows.index)
     rows = rows.assign(_debiased=flags.to_numpy(dtype=bool))
+    if rows.duplicated(["participant", "_debiased"]).any():
+        raise ValueError(
+            "one answer per participant and instruction condition expected (filter run 0)"
+        )
     frame_code = rows["frame"].map({frame: i for i, frame in enumerate(FRAMES)})
     side_code = rows["side"].astype(object).map({side: i for i, side in enumerate(design.sides)})
     result_code = rows["result"].map({result: i for i, result in enumerate(design.results)})
@@ -646,6 +650,9 @@ def congruence_analysis(
         and across instruction conditions ``debiasing`` (identity frame) and
         ``debiasing_identity_minus_neutral`` (scales ``d`` and ``odds_ratio``, the
         latter a ratio of odds ratios). Rows whose cells have no answers are left out.
+
+    Raises:
+        ValueError: a participant answers twice in one instruction condition.
     """
     cells = _layout_data(data, design, n_boot, seed)
     rows: list[dict[str, Any]] = []
