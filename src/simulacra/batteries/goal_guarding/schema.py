@@ -93,7 +93,7 @@ def _table(name: str, doc: str, kind: Any, keys: Any, required: bool = False, **
     """A table of the fixed ``keys`` (a Literal), each a ``kind`` (or ``other[key]``)."""
     types = {key: other.get(key, kind) for key in get_args(keys)}
     fields = {k: (t, ...) if required else (t | None, None) for k, t in types.items()}
-    model = create_model(name, __base__=SchemaModel, __doc__=doc, **fields)  # type: ignore[call-overload]
+    model = create_model(name, __base__=SchemaModel, __doc__=doc, **fields)
     return Annotated[model, AfterValidator(_given)]
 
 
@@ -101,7 +101,8 @@ def _or(*alternatives: dict[str, Any]) -> Any:
     """JSON Schema metadata: the field's own schema or one of ``alternatives``."""
 
     def extra(schema: dict[str, Any]) -> None:
-        own = {k: schema.pop(k) for k in list(schema) if k not in ("title", "description")}
+        kept = ("title", "description", "default")
+        own = {k: schema.pop(k) for k in list(schema) if k not in kept}
         schema["anyOf"] = [*alternatives, own]
 
     return Field(json_schema_extra=extra)
