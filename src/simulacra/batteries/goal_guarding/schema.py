@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from simulacra.errors import ScenarioError, ScenarioIssue
+from simulacra.scenario import schema as scenario
 from simulacra.schema import (
     Array,
     Count,
@@ -44,6 +45,7 @@ from simulacra.schema import (
     unknown_name,
     validate,
 )
+from simulacra.schema.model import NAME_PATTERN
 
 __all__ = ["BATTERY_FILE", "BatteryFile", "DesignSpec", "GoalGuardingSpec", "TaskSpec"]
 __all__ += ["PLACEHOLDERS", "PeerSpec", "Setting", "Template", "read_battery"]
@@ -284,13 +286,9 @@ class AnalysisSpec(SchemaModel):
     """The statistics' random seed."""
 
 
-class SimulacrumEntry(SchemaModel):
+class SimulacrumEntry(scenario.SimulacrumEntry):
     """A candidate persona of the subject (``[[simulacra]]``), guarding or compliant."""
 
-    name: Name
-    """Unique name."""
-    description: Text
-    """The persona prompt: "You are ..."."""
     tags: Annotated[
         Array[Tag],
         Field(min_length=1, max_length=1),
@@ -487,7 +485,7 @@ def read_battery(directory: Path) -> GoalGuardingSpec:
         issues.append(ScenarioIssue(str(task_dir), "", message))
     tasks: dict[str, TaskSpec] = {}
     for path in files:
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", path.stem):
+        if not re.fullmatch(NAME_PATTERN, path.stem):
             message = f"a task file name must be letters, digits, '_' or '-', got {path.name!r}"
             issues.append(ScenarioIssue(str(path), "", message))
         try:
