@@ -23,6 +23,9 @@ KINDS: dict[str, str] = {
     "scenario": "simulacra.scenario.schema:ScenarioFile",
     "vector_spec": "simulacra.vectors.spec:ExtractionSpec",
     "role_set": "simulacra.vectors.spec:RoleSet",
+    "replication": "simulacra.batteries.replication.battery:BatteryFile",
+    "effect": "simulacra.batteries.replication.effects:EffectFile",
+    "population": "simulacra.batteries.replication.population:PopulationFile",
 }
 """File kind -> ``module:Model`` of the table at the top of such a file."""
 
