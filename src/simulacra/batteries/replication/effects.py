@@ -552,19 +552,33 @@ class ModeratorEntry(SchemaModel):
     target: InteractionTargetEntry | None = None
     """A published interaction to compare with."""
 
+    @field_validator("attribute")
+    @classmethod
+    def _attribute(cls, attribute: str, info: ValidationInfo) -> str:
+        known = facts(info).get("attributes")
+        if known is not None and attribute not in known:
+            fail([((), unknown_name("attribute", attribute, list(known)))])
+        return attribute
+
     @field_validator("levels")
     @classmethod
-    def _distinct(cls, levels: Any) -> Any:
+    def _distinct(cls, levels: Any, info: ValidationInfo) -> Any:
+        attribute = info.data.get("attribute")
+        known = facts(info).get("attributes", {}).get(attribute)
         first: dict[str, str] = {}
         problems: list[Problem] = []
         for level, labels in _grouped(levels).items():
             for index, label in enumerate(labels):
-                where = (level, index) if isinstance(levels, Mapping) else (index,)
+                where = (
+                    (level, index) if isinstance(levels, Mapping) else (list(levels).index(label),)
+                )
                 if label in first:
                     message = f"label {quote(label)} is in two levels, {quote(first[label])} and "
                     problems.append((where, message + quote(level)))
+                elif known is not None and label not in known:
+                    problems.append((where, unknown_name("label", label, known)))
                 first.setdefault(label, level)
-        if len(_grouped(levels)) < 2 and not problems:
+        if len(_grouped(levels)) < 2:
             problems.append(((), "expected at least 2 levels to compare, got 1"))
         fail(problems)
         return levels
@@ -638,7 +652,7 @@ class EffectFile(SchemaModel):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _target_needed(cls, data: Any, handler: Any) -> Any:
+    def _across(cls, data: Any, handler: Any) -> Any:
         tags = data.get("tags") if isinstance(data, Mapping) else None
         exploratory = isinstance(data, Mapping) and (
             data.get("exploratory") is True or (isinstance(tags, list) and EXPLORATORY in tags)
@@ -647,6 +661,15 @@ class EffectFile(SchemaModel):
         if isinstance(data, Mapping) and "target" not in data and not exploratory:
             message = "missing required key 'target' (or mark the effect exploratory = true)"
             problems.append((("target",), message))
+        moderators = data.get("moderators") if isinstance(data, Mapping) else None
+        seen: dict[Any, int] = {}
+        for index, entry in enumerate(moderators if isinstance(moderators, list) else []):
+            key = "name" if isinstance(entry, Mapping) and "name" in entry else "attribute"
+            name = entry.get(key) if isinstance(entry, Mapping) else None
+            if isinstance(name, str) and name in seen:
+                message = f"duplicate moderator {quote(name)} (also moderators[{seen[name]}]); "
+                problems.append((("moderators", index, key), message + "name one"))
+            seen.setdefault(name, index)
         return with_problems(handler, data, problems)
 
     @field_validator("only")
@@ -654,7 +677,7 @@ class EffectFile(SchemaModel):
     def _only(cls, only: dict[str, tuple[str, ...]], info: ValidationInfo) -> Any:
         known = facts(info).get("attributes")
         if known is not None:
-            fail(_labels(only, known, "only"))
+            fail(_labels(only, known))
         return only
 
     @field_validator("items")
@@ -727,40 +750,8 @@ class EffectFile(SchemaModel):
         fail(problems)
         return contrast
 
-    @field_validator("moderators")
-    @classmethod
-    def _moderators(cls, moderators: tuple[ModeratorEntry, ...], info: ValidationInfo) -> Any:
-        known = facts(info).get("attributes")
-        seen: dict[str, int] = {}
-        problems: list[Problem] = []
-        for index, entry in enumerate(moderators):
-            label = entry.name or entry.attribute
-            if label in seen:
-                where = (index, "name" if entry.name else "attribute")
-                message = f"duplicate moderator {quote(label)} (also moderators[{seen[label]}]); "
-                problems.append((where, message + "give one a distinct name"))
-            seen.setdefault(label, index)
-            if known is None:
-                continue
-            if entry.attribute not in known:
-                where = (index, "attribute")
-                problems.append((where, unknown_name("attribute", entry.attribute, list(known))))
-                continue
-            for level, labels in _grouped(entry.levels).items():
-                at = (level,) if isinstance(entry.levels, Mapping) else ()
-                problems += [
-                    (
-                        (index, "levels", *at, j if at else list(entry.levels).index(label)),
-                        unknown_name("label", label, known[entry.attribute]),
-                    )
-                    for j, label in enumerate(labels)
-                    if label not in known[entry.attribute]
-                ]
-        fail(problems)
-        return moderators
 
-
-def _labels(table: Mapping[str, tuple[str, ...]], known: Mapping[str, Any], what: str) -> Any:
+def _labels(table: Mapping[str, tuple[str, ...]], known: Mapping[str, Any]) -> Any:
     """Problems of a table attribute -> labels against the population's attributes."""
     for name, labels in table.items():
         if name not in known:
