@@ -216,3 +216,55 @@ def test_battery_source_is_checked_and_cli_exits_2(copy, capsys):
     err = capsys.readouterr().err
     assert "battery.toml: source: expected a string, got integer 3" in err
     assert "Traceback" not in err
+
+
+def test_keys_follow_the_kind_of_question_and_step(copy):
+    effects = copy / "effects"
+    text = (effects / "sunk_costs.toml").read_text()
+    (effects / "sunk_costs.toml").write_text(
+        text.replace("points = 9", 'points = 9\noptions = ["a", "b"]')
+    )
+    text = (effects / "gamblers_fallacy.toml").read_text()
+    text = text.replace("at_or_above = 25", "one = ['x']")
+    (effects / "gamblers_fallacy.toml").write_text(text.replace('step = "sqrt"', 'step = "code"'))
+    text = (effects / "imagined_contact.toml").read_text()
+    (effects / "imagined_contact.toml").write_text(
+        text.replace('kind = "free_text"', 'kind = "likert"', 1)
+    )
+    likert = "(a likert question needs it)"
+    not_likert = "is not a key of a likert question; expected one of points, low, high"
+    drop = "is not a key of a drop step; expected one of item, at_or_below, at_or_above"
+    assert issues_of(copy) == [
+        (
+            "gamblers_fallacy.toml",
+            "scoring[0].one",
+            "missing required key 'one' (a code step needs it)",
+        ),
+        ("gamblers_fallacy.toml", "scoring[1].one", f"'one' {drop}"),
+        (
+            "gamblers_fallacy.toml",
+            "scoring[1].at_or_above",
+            "a drop step needs at_or_below, at_or_above or both",
+        ),
+        (
+            "imagined_contact.toml",
+            "conditions[0].before[0].points",
+            f"missing required key 'points' {likert}",
+        ),
+        (
+            "imagined_contact.toml",
+            "conditions[0].before[0].low",
+            f"missing required key 'low' {likert}",
+        ),
+        (
+            "imagined_contact.toml",
+            "conditions[0].before[0].high",
+            f"missing required key 'high' {likert}",
+        ),
+        (
+            "imagined_contact.toml",
+            "conditions[0].before[0].max_tokens",
+            f"'max_tokens' {not_likert}",
+        ),
+        ("sunk_costs.toml", "items[0].options", f"'options' {not_likert}"),
+    ]

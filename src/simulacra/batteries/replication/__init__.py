@@ -13,6 +13,7 @@ simulated d with ML1's (:mod:`simulacra.analysis.replication` holds the statisti
 Rooms:
 
 - :mod:`~simulacra.batteries.replication.effects`: one study as data, and its file kind;
+- :mod:`~simulacra.batteries.replication.tables`: the tables of an effect file;
 - :mod:`~simulacra.batteries.replication.population`: participants, their personas, the file;
 - :mod:`~simulacra.batteries.replication.battery`: the battery, ``battery.toml``, its units
   (``load``);
