@@ -19,6 +19,10 @@ Schema::
     [attributes.age]
     ranges = [[18, 22], [23, 29]]         # or: whole numbers, uniform within a range
     weights = [55, 45]
+    [attributes.work]
+    values = ["You study.", "You work."]
+    given = "age"                         # optional: drawn given an attribute declared before
+    weights = { 18-22 = [8, 2], 23-29 = [3, 7] }   # then weights by its labels (0: impossible)
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import re
 import string
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,9 +40,11 @@ import numpy as np
 import pandas as pd
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from simulacra.batteries.replication.tables import one_or_table
 from simulacra.schema import (
     Array,
     Expect,
+    Name,
     NonNegative,
     Problem,
     SchemaModel,
@@ -78,8 +84,10 @@ class Attribute:
         name: the attribute (a template placeholder).
         values: the texts put into the template (empty for ``ranges``).
         labels: short names for reports and filters.
-        weights: relative weights, one per value or range.
+        weights: relative weights, one per value or range (empty when ``given``).
         ranges: inclusive integer ranges (``[low, high]``) drawn uniformly within.
+        given: the attribute this one's distribution depends on (drawn before it).
+        weights_given: the weights per label of ``given`` (0: an impossible combination).
     """
 
     name: str
@@ -87,10 +95,12 @@ class Attribute:
     labels: tuple[str, ...]
     weights: tuple[float, ...]
     ranges: tuple[tuple[int, int], ...] = ()
+    given: str | None = None
+    weights_given: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
-    def draw(self, rng: np.random.Generator) -> tuple[str, str]:
-        """Draw one level: ``(text for the template, label)``."""
-        p = np.asarray(self.weights, dtype=float)
+    def draw(self, rng: np.random.Generator, given: str | None = None) -> tuple[str, str]:
+        """Draw one level: ``(text for the template, label)``; ``given``: the parent's label."""
+        p = np.asarray(self.weights if self.given is None else self.weights_given[given or ""])
         k = int(rng.choice(len(p), p=p / p.sum()))
         if self.ranges:
             low, high = self.ranges[k]
@@ -205,7 +215,8 @@ class Population(mesa.Model):
         rng = _stream(self.spec.seed, index, _STREAM_ATTRIBUTES)
         attributes, labels = {}, {}
         for attribute in self.spec.attributes:
-            attributes[attribute.name], labels[attribute.name] = attribute.draw(rng)
+            parent = None if attribute.given is None else labels[attribute.given]
+            attributes[attribute.name], labels[attribute.name] = attribute.draw(rng, parent)
         names = list(self.effects)
         order = [
             names[k] for k in _stream(self.spec.seed, index, _STREAM_ORDER).permutation(len(names))
@@ -272,6 +283,7 @@ Range = Annotated[
     Expect(size="expected [low, high], two integers; got {got} entries"),
     AfterValidator(_ordered),
 ]
+Weights = one_or_table(Array[Annotated[NonNegative, Expect(noun="weight")]])
 _ONE_OF = "expected exactly one of 'values' (texts) or 'ranges' ([low, high] pairs)"
 
 
@@ -282,8 +294,11 @@ class AttributeEntry(SchemaModel):
     """The texts put into the template."""
     ranges: Annotated[Array[Range], Field(min_length=1)] | None = None
     """Or: inclusive [low, high] integer ranges, drawn uniformly within."""
-    weights: Array[Annotated[NonNegative, Expect(noun="weight")]]
-    """Relative weights, one per value or range (> 0 in total)."""
+    given: Name | None = None
+    """An attribute declared before this one that its distribution depends on."""
+    weights: Weights
+    """Relative weights, one per value or range (> 0 in total); with ``given``, a table of
+    them by the label of ``given`` (0: an impossible combination)."""
     labels: Array[Text] | None = None
     """Short names for reports and filters, one per level (default: the values, or low-high)."""
 
@@ -295,14 +310,28 @@ class AttributeEntry(SchemaModel):
 
     @field_validator("weights", "labels")
     @classmethod
-    def _one_per_level(cls, given: tuple[Any, ...] | None, info: ValidationInfo) -> Any:
+    def _one_per_level(cls, given: Any, info: ValidationInfo) -> Any:
         levels = info.data.get("values") or info.data.get("ranges")
-        noun = info.field_name
-        if noun == "weights" and given is not None and sum(given) <= 0:
-            fail([((), "expected weights summing to more than 0")])
-        if given is not None and levels is not None and len(given) != len(levels):
-            message = f"expected {len(levels)} {noun} (one per level), got {len(given)}"
-            fail([((), message)])
+        noun, parent = info.field_name, info.data.get("given")
+        table = isinstance(given, Mapping)
+        if noun == "weights" and "given" in info.data and table != (parent is not None):
+            message = f"with given = {parent!r}, expected a table of weights by its label"
+            fail([((), message if parent else "a table of weights needs given = 'ATTRIBUTE'")])
+        problems: list[Problem] = []
+        for key, row in given.items() if table else [((), given)] if given is not None else []:
+            where = key if isinstance(key, tuple) else (key,)
+            if noun == "weights" and sum(row) <= 0:
+                problems.append(
+                    (
+                        where,
+                        "expected weights summing to more than 0"
+                        + (f" (no level is possible for {parent} {key!r})" if table else ""),
+                    )
+                )
+            if levels is not None and len(row) != len(levels):
+                message = f"expected {len(levels)} {noun} (one per level), got {len(row)}"
+                problems.append((where, message))
+        fail(problems)
         return given
 
 
@@ -346,10 +375,34 @@ class PopulationFile(SchemaModel):
             for name in attributes
             if not re.fullmatch(NAME_PATTERN, name)
         )
-        facts(info)["attributes"] = {
-            name: list(dict.fromkeys(_labels(entry))) for name, entry in attributes.items()
-        }
+        known: dict[str, list[str]] = {}
+        for name, entry in attributes.items():
+            fail(_parent(name, entry, known, list(attributes)))
+            known[name] = list(dict.fromkeys(_labels(entry)))
+        facts(info)["attributes"] = known
         return attributes
+
+
+def _parent(name: str, entry: AttributeEntry, known: dict[str, list[str]], names: list[str]) -> Any:
+    """Problems of an attribute's ``given``: declared before it, its labels all weighted."""
+    parent, weights = entry.given, entry.weights
+    if parent is None:
+        return
+    if parent not in known:
+        after = parent in names and parent != name
+        message = (
+            f"{parent!r} is declared after {name!r}; declare it first"
+            if after
+            else (unknown_name("attribute", parent, list(known)))
+        )
+        yield ((name, "given"), message)
+        return
+    for key in weights:
+        if key not in known[parent]:
+            yield ((name, "weights", key), unknown_name(f"{parent} label", key, known[parent]))
+    for label in known[parent]:
+        if label not in weights:
+            yield ((name, "weights"), f"missing weights for {parent} {label!r}")
 
 
 def _labels(entry: AttributeEntry) -> tuple[str, ...]:
@@ -361,7 +414,15 @@ def _labels(entry: AttributeEntry) -> tuple[str, ...]:
 def population_spec(file: PopulationFile, path: Path) -> PopulationSpec:
     """The :class:`PopulationSpec` of a validated population file."""
     attributes = tuple(
-        Attribute(name, e.values or (), _labels(e), e.weights, tuple(map(tuple, e.ranges or ())))
+        Attribute(
+            name,
+            e.values or (),
+            _labels(e),
+            () if e.given else e.weights,
+            tuple(map(tuple, e.ranges or ())),
+            e.given,
+            dict(e.weights) if e.given else {},
+        )
         for name, e in file.attributes.items()
     )
     return PopulationSpec(file.seed, file.template, attributes, path)
