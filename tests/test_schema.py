@@ -38,6 +38,7 @@ VALID_SCENARIOS = [
     *(HERE / "scenarios" / f"{name}.toml" for name in ("core", "regen", "tiny", "valid_minimal")),
 ]
 VECTOR_FILES = sorted((ROOT / "scenarios" / "vectors").glob("*.toml"))
+GOAL_GUARDING_FILES = sorted((ROOT / "scenarios" / "goal_guarding").rglob("*.toml"))
 
 # The rules a JSON Schema cannot state: references between tables, rules that
 # depend on another field's value, sums, and float 2.0 (an integer to JSON Schema).
@@ -98,6 +99,26 @@ def test_shipped_vector_files_pass_their_json_schema(path: Path):
     kind = "role_set" if path.stem == "roles" else "vector_spec"
     errors = list(validator(kind).iter_errors(tomllib.loads(path.read_text())))
     assert not errors, [error.message for error in errors]
+
+
+@pytest.mark.parametrize("path", GOAL_GUARDING_FILES, ids=lambda p: p.stem)
+def test_shipped_goal_guarding_files_pass_their_json_schema(path: Path):
+    kind = "goal_guarding" if path.name == "battery.toml" else "goal_guarding_task"
+    errors = list(validator(kind).iter_errors(tomllib.loads(path.read_text())))
+    assert not errors, [error.message for error in errors]
+
+
+def test_goal_guarding_json_schema_rejects_what_it_can_state():
+    data = tomllib.loads((ROOT / "scenarios" / "goal_guarding" / "battery.toml").read_text())
+    data["channels"]["memroy"] = data["channels"].pop("memory")
+    data["designs"]["quick"]["templates"] = 0
+    data["designs"]["full"]["peers"].append("rival")
+    errors = {tuple(e.absolute_path) for e in validator("goal_guarding").iter_errors(data)}
+    assert errors == {
+        ("channels",),
+        ("designs", "quick", "templates"),
+        ("designs", "full", "peers", 4),
+    }
 
 
 @pytest.mark.parametrize("path", MALFORMED, ids=lambda p: p.stem)
