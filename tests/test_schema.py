@@ -277,6 +277,9 @@ def shipped_files() -> list[tuple[str, Path]]:
             found.append(("population", battery.parent / data.get("population", "population.toml")))
             effects = battery.parent / data.get("effects", "effects")
             found += [("effect", path) for path in sorted(effects.glob("*.toml"))]
+        if data["kind"] == "goal_guarding":
+            tasks = sorted((battery.parent / "tasks").glob("*.toml"))
+            found += [("goal_guarding_task", path) for path in tasks]
     return [(kind, path) for kind, path in found if kind in KINDS]
 
 
@@ -293,4 +296,4 @@ def test_every_shipped_file_passes_its_kinds_json_schema(kind: str, path: Path):
 
 def test_every_shipped_kind_is_checked():
     kinds = {kind for kind, _ in SHIPPED}
-    assert {"scenario", "replication", "effect", "population"} <= kinds
+    assert {"scenario", "replication", "effect", "population", "goal_guarding_task"} <= kinds
