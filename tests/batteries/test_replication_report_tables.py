@@ -365,3 +365,43 @@ def test_figures_mark_subgroups_and_are_never_drawn_empty(motivated, ml1):
     undefined = summary[summary["run_persona_ratio"].isna()]
     assert len(notes) == len(undefined) and all(n.startswith("undefined: ") for n in notes)
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def test_write_report_writes_the_congruence_tables_and_no_empty_figure(
+    motivated, tmp_path, monkeypatch
+):
+    from simulacra.batteries.replication import report as report_module
+    from simulacra.batteries.runner import BatteryResult
+
+    battery, effects = motivated
+    chosen = [effects["covariance_detection"], effects["evidence_evaluation"]]
+    people = motivated_people(battery, 40)
+    answers = coded_answers(chosen[0], people, congruent_truth)
+    attributes = people.drop(columns="condition")
+    result = BatteryResult(tmp_path, {}, {"answers": answers, "participants": attributes})
+    shown = Extended(battery, effects=tuple(chosen), source="Kahan et al. (2017)")
+    monkeypatch.setattr(report_module, "battery_of", lambda _: shown)
+    figdir = tmp_path / "report"
+    figdir.mkdir()
+    (figdir / "variance_ratio.png").write_bytes(b"stale")  # from an earlier report
+    written = {p.name for p in report_module.write_report(result, figdir)}
+    assert written == {
+        "effects_vs_ml1.png",
+        "summary.csv",
+        "overall.csv",
+        "composition.csv",
+        "congruence.csv",
+        "congruence_cells.csv",
+        "anchors.csv",
+    }
+    assert not (figdir / "variance_ratio.png").exists()  # nobody re-asked: not drawn
+    summary = pd.read_csv(figdir / "summary.csv")
+    assert summary["reason"].str.contains("nobody re-asked").any()
+    cells = pd.read_csv(figdir / "congruence_cells.csv")
+    assert set(cells["task"]) == {"covariance_detection"}  # the evidence task had no answers
+    congruence = pd.read_csv(figdir / "congruence.csv")
+    evidence = congruence[congruence["task"] == "evidence_evaluation"]
+    assert len(evidence) == 1 and "no participant" in evidence["reason"].item()
