@@ -217,7 +217,7 @@ def unit_items(spec: GoalGuardingSpec, design: DesignSpec, channel: str) -> list
                         items.append(
                             DecisionItem(
                                 condition,
-                                task.name,
+                                task_name,
                                 template.name,
                                 monitoring,
                                 motive,

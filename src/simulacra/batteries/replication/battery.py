@@ -34,21 +34,33 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import pandas as pd
+from pydantic import Field, field_validator
 
 from simulacra.batteries.base import RunOptions, Unit
-from simulacra.batteries.replication.checks import FileChecker, Issues, join, read_toml, unknown
-from simulacra.batteries.replication.effects import Effect, parse_effect
+from simulacra.batteries.replication.effects import Effect, EffectFile, effect_of
 from simulacra.batteries.replication.interview import MODES, interview
 from simulacra.batteries.replication.population import (
     Population,
+    PopulationFile,
     PopulationSpec,
-    parse_population,
+    population_spec,
 )
 from simulacra.errors import ScenarioError, ScenarioIssue
 from simulacra.instruments import INTERVIEWER
+from simulacra.schema import (
+    Array,
+    Count,
+    SchemaModel,
+    Text,
+    fail,
+    read_toml,
+    unknown_name,
+    validate,
+)
+from simulacra.schema.model import NAME_PATTERN
 
 if TYPE_CHECKING:
     from simulacra.llm.engine import Engine
@@ -57,25 +69,68 @@ __all__ = ["BATTERY_FILE", "KIND", "ReplicationBattery", "build", "load", "read_
 
 KIND = "replication"
 BATTERY_FILE = "battery.toml"
-_TOP_KEYS = (
-    "kind",
-    "title",
-    "population",
-    "effects",
-    "models",
-    "participants",
-    "mode",
-    "seed",
-    "chunk",
-    "n_ctx",
-    "answering",
-    "variance",
-)
-_ANSWERING_KEYS = ("participant", "expected_samples")
-_VARIANCE_KEYS = ("participants", "runs")
+M = TypeVar("M", bound=SchemaModel)
 _EXTRA_OPTIONS = ("reask", "chunk", "expected_samples")
 _OPTIONS_SOURCE = "run options"
 _MIN_PARTICIPANTS = 4
+DEFAULT_SOURCE = "Many Labs 1"
+"""The replication project a battery without ``source`` follows (the first battery's)."""
+
+
+class AnsweringSpec(SchemaModel):
+    """How participants answer (``[answering]``)."""
+
+    participant: Text = "Participant"
+    """The respondent's name in the dialogue."""
+    expected_samples: Count = 5
+    """Expected mode: numeric samples averaged."""
+
+    @field_validator("participant")
+    @classmethod
+    def _not_interviewer(cls, name: str) -> str:
+        if name == INTERVIEWER:
+            fail([((), f"'{INTERVIEWER}' asks the questions; choose another name")])
+        return name
+
+
+class VarianceSpec(SchemaModel):
+    """The variance decomposition (``[variance]``)."""
+
+    participants: Annotated[int, Field(ge=0)] = 8
+    """R, the participants re-asked."""
+    runs: Count = 3
+    """Answer runs of each (run 0 included; 1: no re-asking)."""
+
+
+class BatteryFile(SchemaModel):
+    """A replication battery's ``battery.toml``."""
+
+    kind: Literal["replication"]
+    """The battery kind."""
+    title: Text | None = None
+    """A readable title (default: the directory's name)."""
+    source: Text = DEFAULT_SOURCE
+    """The replication project the effects come from, e.g. "Many Labs 1"."""
+    population: Text = "population.toml"
+    """The population file, relative to the battery directory."""
+    effects: Text = "effects"
+    """The directory of effect files."""
+    models: Annotated[Array[Text], Field(min_length=1)] = ("smollm2-135m-instruct",)
+    """The default models (--model overrides)."""
+    participants: Annotated[int, Field(ge=_MIN_PARTICIPANTS)] = 40
+    """M, the population size (--participants)."""
+    mode: Literal["sampled", "expected"] = "sampled"
+    """The answering mode (--mode)."""
+    seed: Annotated[int, Field(ge=0)] = 0
+    """The answer sampling seed."""
+    chunk: Count = 8
+    """Participants per unit."""
+    n_ctx: Annotated[int, Field(ge=512)] = 8192
+    """KV cells of each engine."""
+    answering: AnsweringSpec = AnsweringSpec()
+    """How participants answer."""
+    variance: VarianceSpec = VarianceSpec()
+    """The variance decomposition."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +153,7 @@ class ReplicationBattery:
         reask: R, the participants re-asked for the variance decomposition.
         runs: answer runs of each re-asked participant (run 0 included).
         files: every file's decoded TOML by relative path (recorded in the manifest).
+        source: the replication project the effects come from ("Many Labs 1").
     """
 
     directory: Path
@@ -116,6 +172,7 @@ class ReplicationBattery:
     runs: int
     files: Mapping[str, Any] = field(repr=False)
     kind: str = KIND
+    source: str = DEFAULT_SOURCE
 
     def effect(self, name: str) -> Effect:
         """An effect by name."""
@@ -161,14 +218,14 @@ class ReplicationBattery:
             bad("--participants", f"must be >= {_MIN_PARTICIPANTS}, got {participants}")
         mode = options.mode or self.mode
         if mode not in MODES:
-            bad("--mode", unknown("mode", mode, MODES))
+            bad("--mode", unknown_name("mode", mode, MODES))
         runs = options.seeds if options.seeds is not None else self.runs
         if runs < 1:
             bad("--seeds", f"answer runs must be >= 1, got {runs}")
         extra = dict(options.extra)
         for key in extra:
             if key not in _EXTRA_OPTIONS:
-                bad(f"extra.{key}", unknown("option", key, _EXTRA_OPTIONS))
+                bad(f"extra.{key}", unknown_name("option", key, _EXTRA_OPTIONS))
         reask = _positive(extra.get("reask", self.reask), "extra.reask", bad, minimum=0)
         chunk = _positive(extra.get("chunk", self.chunk), "extra.chunk", bad)
         samples = _positive(
@@ -249,33 +306,30 @@ def read_files(directory: Path) -> dict[str, Any]:
     Raises:
         ScenarioError: a file cannot be read or is not valid TOML.
     """
-    issues = Issues()
-    files: dict[str, Any] = {}
-    data = read_toml(directory / BATTERY_FILE, issues)
-    issues.raise_if_any()
-    assert data is not None
-    files[BATTERY_FILE] = data
+    issues: list[ScenarioIssue] = []
+
+    def read(path: Path) -> Any:
+        try:
+            return read_toml(path)
+        except ScenarioError as error:
+            issues.extend(error.issues)
+            return None
+
+    data = read_toml(directory / BATTERY_FILE)
+    files: dict[str, Any] = {BATTERY_FILE: data}
     population = data.get("population", "population.toml")
     effects = data.get("effects", "effects")
     if isinstance(population, str):
-        loaded = read_toml(directory / population, issues)
-        if loaded is not None:
-            files[population] = loaded
+        files[population] = read(directory / population)
     if isinstance(effects, str):
         folder = directory / effects
         if not folder.is_dir():
-            issues.items.append(
-                ScenarioIssue(
-                    str(directory / BATTERY_FILE),
-                    "effects",
-                    f"expected a directory of effect files, got {str(folder)!r}",
-                )
-            )
+            message = f"expected a directory of effect files, got {str(folder)!r}"
+            issues.append(ScenarioIssue(str(directory / BATTERY_FILE), "effects", message))
         for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
-            loaded = read_toml(path, issues)
-            if loaded is not None:
-                files[str(path.relative_to(directory))] = loaded
-    issues.raise_if_any()
+            files[str(path.relative_to(directory))] = read(path)
+    if issues:
+        raise ScenarioError(issues)
     return files
 
 
@@ -298,96 +352,71 @@ def build(directory: Path, files: Mapping[str, Any]) -> ReplicationBattery:
     """Validate decoded battery files (as :func:`read_files` returns them) into a battery.
 
     Raises:
-        ScenarioError: every problem found.
+        ScenarioError: every problem found in any of the files.
     """
-    issues = Issues()
-    data = files[BATTERY_FILE]
-    check = FileChecker(str(directory / BATTERY_FILE), issues)
-    check.keys(data, "", _TOP_KEYS, required=("kind",))
-    if data.get("kind") != KIND:
-        check.add("kind", f"expected '{KIND}', got {data.get('kind')!r}")
-    title = check.string(data.get("title", directory.name), "title") or directory.name
-    population_file = check.string(data.get("population", "population.toml"), "population")
-    effects_dir = check.string(data.get("effects", "effects"), "effects")
-    models = tuple(
-        check.strings(data.get("models", ["smollm2-135m-instruct"]), "models", minimum=1) or ()
+    issues: list[ScenarioIssue] = []
+    source = str(directory / BATTERY_FILE)
+    spec = _validated(BatteryFile, files[BATTERY_FILE], source, {}, issues)
+    raw = files[BATTERY_FILE]
+    population_file, effects_dir = (
+        raw.get("population", "population.toml"),
+        raw.get("effects", "effects"),
     )
-    participants = check.integer(
-        data.get("participants", 40), "participants", minimum=_MIN_PARTICIPANTS
-    )
-    mode = check.choice(data.get("mode", "sampled"), "mode", MODES)
-    seed = check.integer(data.get("seed", 0), "seed", minimum=0)
-    chunk = check.integer(data.get("chunk", 8), "chunk", minimum=1)
-    n_ctx = check.integer(data.get("n_ctx", 8192), "n_ctx", minimum=512)
-    answering = check.table(data.get("answering", {}), "answering") or {}
-    check.keys(answering, "answering", _ANSWERING_KEYS)
-    name = check.string(answering.get("participant", "Participant"), "answering.participant")
-    if name == INTERVIEWER:
-        check.add(
-            "answering.participant", f"'{INTERVIEWER}' asks the questions; choose another name"
-        )
-    samples = check.integer(
-        answering.get("expected_samples", 5), "answering.expected_samples", minimum=1
-    )
-    variance = check.table(data.get("variance", {}), "variance") or {}
-    check.keys(variance, "variance", _VARIANCE_KEYS)
-    reask = check.integer(variance.get("participants", 8), "variance.participants", minimum=0)
-    runs = check.integer(variance.get("runs", 3), "variance.runs", minimum=1)
-
+    context: dict[str, Any] = {}
     population = None
-    if population_file is not None and population_file in files:
-        population = parse_population(
-            directory / population_file,
+    if isinstance(population_file, str) and population_file in files:
+        population = _validated(
+            PopulationFile,
             files[population_file],
-            FileChecker(str(directory / population_file), issues),
+            str(directory / population_file),
+            context,
+            issues,
         )
     effects: list[Effect] = []
-    if effects_dir is not None:
-        prefix = f"{effects_dir}/"
-        paths = sorted(p for p in files if p.startswith(prefix) and p.endswith(".toml"))
+    if isinstance(effects_dir, str):
+        paths = sorted(p for p in files if p.startswith(f"{effects_dir}/") and p.endswith(".toml"))
         if not paths:
-            check.add(
-                "effects", f"expected effect files (*.toml) in {str(directory / effects_dir)!r}"
-            )
+            message = f"expected effect files (*.toml) in {str(directory / effects_dir)!r}"
+            issues.append(ScenarioIssue(source, "effects", message))
         for rel in paths:
-            effect_check = FileChecker(str(directory / rel), issues)
-            effect = parse_effect(directory / rel, files[rel], effect_check)
+            if not re.fullmatch(NAME_PATTERN, Path(rel).stem):
+                message = (
+                    f"the file name {Path(rel).stem!r} must be a name (letters, digits, '_', '-')"
+                )
+                issues.append(ScenarioIssue(str(directory / rel), "", message))
+                continue
+            effect = _validated(EffectFile, files[rel], str(directory / rel), context, issues)
             if effect is not None:
-                effects.append(effect)
-                if population is not None:
-                    _check_only(effect, population, effect_check)
-    issues.raise_if_any()
-    assert population is not None and participants is not None and mode is not None
-    assert seed is not None and chunk is not None and n_ctx is not None and name is not None
-    assert samples is not None and reask is not None and runs is not None
+                effects.append(effect_of(effect, directory / rel))
+    if issues:
+        raise ScenarioError(issues)
+    assert spec is not None and population is not None
     return ReplicationBattery(
         directory=directory,
-        title=title,
-        population=population,
+        title=spec.title or directory.name,
+        population=population_spec(population, directory / population_file),
         effects=tuple(effects),
-        models=models,
-        participants=participants,
-        mode=mode,
-        seed=seed,
-        chunk=chunk,
-        n_ctx=n_ctx,
-        participant_name=name,
-        expected_samples=samples,
-        reask=reask,
-        runs=runs,
+        models=spec.models,
+        participants=spec.participants,
+        mode=spec.mode,
+        seed=spec.seed,
+        chunk=spec.chunk,
+        n_ctx=spec.n_ctx,
+        participant_name=spec.answering.participant,
+        expected_samples=spec.answering.expected_samples,
+        reask=spec.variance.participants,
+        runs=spec.variance.runs,
         files=dict(files),
+        source=spec.source,
     )
 
 
-def _check_only(effect: Effect, population: PopulationSpec, check: FileChecker) -> None:
-    """An effect's ``only`` filter must name the population's attributes and labels."""
-    names = [a.name for a in population.attributes]
-    for attribute, labels in effect.only.items():
-        path = join("only", attribute)
-        if attribute not in names:
-            check.add(path, unknown("attribute", attribute, names))
-            continue
-        known = list(dict.fromkeys(population.attribute(attribute).labels))
-        for i, label in enumerate(labels):
-            if label not in known:
-                check.add(join(path, i), unknown("label", label, known))
+def _validated(
+    model: type[M], data: Any, source: str, context: dict[str, Any], issues: list[ScenarioIssue]
+) -> M | None:
+    """A file validated into ``model`` with the battery's facts, or None (its issues recorded)."""
+    try:
+        return validate(model, data, source, context)
+    except ScenarioError as error:
+        issues.extend(error.issues)
+        return None

@@ -2,67 +2,40 @@
 
 An effect file names its conditions (each with its stimulus text and, optionally,
 lead-in questions asked and answered first), its measure (one or more items, each a
-choice, Likert or numeric instrument), its scoring steps, the contrast and the
-targets. Adding a file to the battery's ``effects/`` directory adds a study.
+choice, Likert or numeric instrument), its scoring steps, the contrast, the targets
+and, optionally, moderators. Adding a file to the battery's ``effects/`` directory
+adds a study. :class:`EffectFile` is the file kind (``simulacra schema effect``; every
+field is documented there, and ``scenarios/replication/many_labs_1/effects`` shows
+them in use); :func:`effect_of` builds the :class:`Effect` the battery runs.
 
-Schema (every field is checked; see ``scenarios/replication/many_labs_1/effects``)::
-
-    title = "Sunk costs"                  # required
-    source = "Oppenheimer et al. (2009)"  # optional citation
-    tags = ["negative_control"]           # optional; negative_control, weak_control,
-                                          #   text_adaptation, us_centric are reported
-    note = "..."                          # optional
-    [only]                                # optional: analyse only these participants
-    country = ["US"]                      #   attribute -> labels (population.toml)
-
-    [[conditions]]                        # at least two
-    name = "paid"
-    stimulus = "Imagine ..."              # text put before the first question ("" for none)
-    [[conditions.before]]                 # optional lead-ins, asked and answered in order;
-    name = "describe"                     #   the answers stay in the dialogue
-    kind = "free_text"                    #   choice | likert | numeric | free_text
-    question = "Describe what you imagined."
-
-    [[items]]                             # the measure: at least one item
-    name = "go"
-    kind = "likert"                       # choice | likert | numeric
-    question = "Would you go?"            # question, options, low, high and unit may be
-    points = 9                            #   tables keyed by condition name instead
-    low = "definitely stay at home"
-    high = "definitely go to the game"
-
-    [[scoring]]                           # optional steps, in order:
-    step = "code"                         #   code: item, one (options coded 1; a list,
-    item = "program"                      #     or a table keyed by condition)
-    one = ["Program B"]                   #   reverse: item (a Likert item)
-                                          #   drop: item, at_or_below and/or at_or_above
-                                          #   sqrt: item; rank: item
-                                          #   composite: name, items, min_valid
-
-    [contrast]
-    score = "go"                          # an item or composite, numeric after scoring
-    treatment = "paid"                    # d = treatment minus control
-    control = "free"
-
-    [target]
-    d = 0.27                              # ML1's d
-    ci = [0.20, 0.34]                     # ML1's (99%) CI
-    ci95 = [0.22, 0.32]                   # optional
-    n = 6330                              # optional: ML1's N
-    original_d = 0.23                     # optional, with original_ci and original_n
-    original_ci = [-0.04, 0.50]
-    original_n = 213
-    published_d = 1.96                    # optional: a published figure that differs
-    published_ci = [1.88, 2.04]
+``exploratory = true`` (or the tag ``exploratory``) marks an effect without a
+published main effect: it may leave out ``[target]``. ``[[moderators]]`` name a
+population attribute with its levels (docs/moderators.md); references to the
+population (``only``, moderators) are checked against its facts (``attributes``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from simulacra.analysis.moderators import INTERACTION, InteractionTarget, Moderator
 from simulacra.analysis.replication import (
     Code,
     Composite,
@@ -72,8 +45,26 @@ from simulacra.analysis.replication import (
     ScoringStep,
     Sqrt,
 )
-from simulacra.batteries.replication.checks import FileChecker, join, unknown
 from simulacra.instruments import Choice, FreeText, Instrument, Likert, Numeric
+from simulacra.instruments.likert import MAX_POINTS
+from simulacra.schema import (
+    Array,
+    Count,
+    Expect,
+    Name,
+    NonNegative,
+    Problem,
+    SchemaModel,
+    Text,
+    Unique,
+    describe,
+    facts,
+    fail,
+    quote,
+    unknown_name,
+    with_problems,
+)
+from simulacra.schema.model import NAME_PATTERN
 
 __all__ = [
     "ITEM_KINDS",
@@ -81,71 +72,47 @@ __all__ = [
     "STEPS",
     "Condition",
     "Effect",
+    "EffectFile",
     "Item",
     "Target",
     "compose",
-    "parse_effect",
+    "effect_of",
 ]
 
-ITEM_KINDS = ("choice", "likert", "numeric", "free_text")
+ItemKind = Literal["choice", "likert", "numeric"]
+InstrumentKind = Literal["choice", "likert", "numeric", "free_text"]
+Step = Literal["code", "reverse", "drop", "sqrt", "rank", "composite"]
+ITEM_KINDS: tuple[str, ...] = get_args(InstrumentKind)
 """Instrument kinds an item or lead-in may have (free text only as a lead-in)."""
-STEPS = ("code", "reverse", "drop", "sqrt", "rank", "composite")
+STEPS: tuple[str, ...] = get_args(Step)
 """The scoring steps."""
 REPORTED_TAGS = ("negative_control", "weak_control", "text_adaptation", "us_centric")
 """Tags that get a column of their own in the report."""
-
-_TOP_KEYS = (
-    "title",
-    "source",
-    "tags",
-    "note",
-    "only",
-    "conditions",
-    "items",
-    "scoring",
-    "contrast",
-    "target",
-)
-_CONDITION_KEYS = ("name", "stimulus", "before")
-_ITEM_KEYS = {
-    "choice": ("name", "kind", "question", "options"),
-    "likert": ("name", "kind", "question", "points", "low", "high"),
-    "numeric": ("name", "kind", "question", "unit", "max_tokens", "temperature"),
-    "free_text": ("name", "kind", "question", "max_tokens", "temperature"),
-}
-_VARYING = ("question", "options", "low", "high", "unit")
-_STEP_KEYS = {
-    "code": ("step", "item", "one"),
-    "reverse": ("step", "item"),
-    "drop": ("step", "item", "at_or_below", "at_or_above"),
-    "sqrt": ("step", "item"),
-    "rank": ("step", "item"),
-    "composite": ("step", "name", "items", "min_valid"),
-}
-_CONTRAST_KEYS = ("score", "treatment", "control")
-_TARGET_KEYS = (
-    "d",
-    "ci",
-    "ci95",
-    "n",
-    "original_d",
-    "original_ci",
-    "original_n",
-    "published_d",
-    "published_ci",
-)
+EXPLORATORY = "exploratory"
 _RESERVED = ("condition", "participant", "run", "sample", "score")
+_KIND_KEYS = {
+    "choice": ("options",),
+    "likert": ("points", "low", "high"),
+    "numeric": ("unit", "max_tokens", "temperature"),
+    "free_text": ("max_tokens", "temperature"),
+}
+_REQUIRED = {"choice": ("options",), "likert": ("points", "low", "high")}
+_STEP_KEYS = {
+    "code": ("item", "one"),
+    "reverse": ("item",),
+    "drop": ("item", "at_or_below", "at_or_above"),
+    "sqrt": ("item",),
+    "rank": ("item",),
+    "composite": ("name", "items", "min_valid"),
+}
+
+
+# --------------------------------------------------------------------------- the runtime objects
 
 
 @dataclass(frozen=True)
 class Condition:
-    """One condition of a study.
-
-    Attributes:
-        name: the condition's name.
-        stimulus: the text put before the study's first question ("" for none).
-        before: lead-in questions, asked and answered (in the dialogue) before the items.
-    """
+    """One condition of a study: its name, stimulus ("" for none) and lead-in questions."""
 
     name: str
     stimulus: str
@@ -154,13 +121,7 @@ class Condition:
 
 @dataclass(frozen=True)
 class Item:
-    """One item of a study's measure.
-
-    Attributes:
-        name: the item's name (its column in the score frame).
-        kind: ``choice``, ``likert`` or ``numeric``.
-        instruments: the instrument asked in each condition (without the stimulus).
-    """
+    """One item of the measure: its name (a score column), kind, and instrument per condition."""
 
     name: str
     kind: str
@@ -169,18 +130,13 @@ class Item:
 
 @dataclass(frozen=True)
 class Target:
-    """What the simulated effect is compared with.
+    """What the simulated effect is compared with (the fields of ``[target]``).
 
     Attributes:
-        d: ML1's d.
-        ci: ML1's confidence interval (99% in ML1's report).
-        ci95: a 95% interval, if given.
-        n: ML1's N, if given.
-        original_d: the original study's d, if known.
-        original_ci: its 95% CI, if known.
-        original_n: its total N, if known (small telescopes need it).
-        published_d: a published figure that differs from ``d`` (with a note why).
-        published_ci: its interval.
+        d, ci: ML1's d and confidence interval (99% in ML1's report).
+        ci95, n: a 95% interval and ML1's N, if given.
+        original_d, original_ci, original_n: the original study's, if known.
+        published_d, published_ci: a published figure that differs from ``d``.
     """
 
     d: float
@@ -196,23 +152,19 @@ class Target:
 
 @dataclass(frozen=True)
 class Effect:
-    """One study: conditions, measure, scoring, contrast and targets.
+    """One study: conditions, measure, scoring, contrast, targets and moderators.
 
     Attributes:
         name: the effect's name (its file's stem).
-        title: a readable title.
-        source: the citation.
-        tags: labels such as ``negative_control``.
-        note: free text carried into the report.
-        conditions: the conditions (at least two).
-        items: the measure's items.
+        title, source, tags, note: as in the file.
+        conditions, items: the conditions (at least two) and the measure's items.
         steps: the scoring steps, in order.
-        score: the column compared after scoring.
-        treatment: the condition whose mean comes first in d.
-        control: the condition subtracted.
-        target: ML1 and the original study.
+        score, treatment, control: d is treatment minus control on ``score``.
+        target: the published effect; None for an exploratory effect without one.
         only: analyse only participants whose attribute labels are listed.
         path: the file it came from.
+        exploratory: no published main effect (``exploratory = true`` or the tag).
+        moderators: the subgroup comparisons (``[[moderators]]``).
     """
 
     name: str
@@ -226,9 +178,11 @@ class Effect:
     score: str
     treatment: str
     control: str
-    target: Target
+    target: Target | None
     only: Mapping[str, tuple[str, ...]]
     path: Path
+    exploratory: bool = False
+    moderators: tuple[Moderator, ...] = field(default=())
 
     @property
     def condition_names(self) -> tuple[str, ...]:
@@ -274,7 +228,541 @@ def _with_stimulus(instrument: Instrument, stimulus: str) -> Instrument:
     return type(instrument)(**fields)
 
 
-# --------------------------------------------------------------------------- parsing
+# --------------------------------------------------------------------------- field types
+
+
+def _by_key(adapter: TypeAdapter[Any], value: Any) -> Any:
+    """``value`` validated by ``adapter``; a table's values each, errors located under the key."""
+    pairs = value.items() if isinstance(value, Mapping) else [((), value)]
+    out, kept = {}, []
+    for key, item in pairs:
+        try:
+            out[key] = adapter.validate_python(item)
+        except ValidationError as error:
+            where = key if isinstance(key, tuple) else (key,)
+            kept += [
+                InitErrorDetails(
+                    type=PydanticCustomError(e["type"], e["msg"], e.get("ctx")),
+                    loc=(*where, *e["loc"]),
+                    input=e.get("input"),
+                )
+                for e in error.errors(include_url=False)
+            ]
+    fail([], kept)
+    return out if isinstance(value, Mapping) else out[()]
+
+
+def _adapter(inner: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(inner, config=ConfigDict(strict=True, allow_inf_nan=False))
+
+
+def by_condition(inner: Any) -> Any:
+    """A field holding a value, or a table of values keyed by condition name."""
+    adapter = _adapter(inner)
+    one = adapter.json_schema()
+    schema = {"anyOf": [one, {"type": "object", "additionalProperties": one}]}
+    return Annotated[Any, AfterValidator(lambda v: _by_key(adapter, v)), WithJsonSchema(schema)]
+
+
+def _ordered(pair: tuple[float, float]) -> tuple[float, float]:
+    if pair[0] > pair[1]:
+        fail([((), f"expected low <= high, got [{pair[0]:g}, {pair[1]:g}]")])
+    return pair
+
+
+Interval = Annotated[
+    Array[float],
+    Field(min_length=2, max_length=2),
+    Expect(size="expected [low, high], two numbers; got {got} entries"),
+    AfterValidator(_ordered),
+]
+Options = Annotated[Array[Text], Field(min_length=2), Unique("option")]
+Labels = Annotated[Array[Text], Field(min_length=1)]
+
+
+Question = by_condition(Text)
+OptionsBy = by_condition(Options)
+Unit = by_condition(str)
+CodedOne = by_condition(Labels)
+
+
+def _levels(value: Any) -> tuple[str, ...] | dict[str, tuple[str, ...]]:
+    """Levels as a table (level -> the labels it groups), or an array of labels (one each)."""
+    if isinstance(value, list | tuple):
+        return _by_key(_adapter(Annotated[Array[Text], Field(min_length=1)]), value)
+    if not isinstance(value, Mapping):
+        got = describe(value)
+        raise PydanticCustomError(
+            "levels", f"expected a table of levels or an array of labels, got {got}"
+        )
+    levels = _by_key(_adapter(Labels), value)
+    fail(
+        ((level,), f"invalid level name {quote(level)}: a name, not {quote(INTERACTION)}")
+        for level in levels
+        if level == INTERACTION or not re.fullmatch(NAME_PATTERN, level)
+    )
+    return levels
+
+
+Levels = Annotated[
+    Any,
+    AfterValidator(_levels),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "object", "additionalProperties": _adapter(Labels).json_schema()},
+                _adapter(Labels).json_schema(),
+            ]
+        }
+    ),
+]
+
+
+def _grouped(levels: Any) -> dict[str, tuple[str, ...]]:
+    return dict(levels) if isinstance(levels, Mapping) else {label: (label,) for label in levels}
+
+
+# --------------------------------------------------------------------------- the file's tables
+
+
+class InstrumentEntry(SchemaModel):
+    """A question: a lead-in (``[[conditions.before]]``, any kind) or an item of the measure."""
+
+    name: Name
+    """Its name (an item's is its score column)."""
+    kind: Annotated[
+        InstrumentKind, Expect(missing="missing required key 'kind' (choice, likert, numeric...)")
+    ]
+    """choice | likert | numeric (| free_text, for a lead-in)."""
+    question: Question
+    """The question; an item's may be a table keyed by condition."""
+    options: OptionsBy | None = None
+    """choice: two or more distinct options (or a table of them by condition)."""
+    points: Annotated[int, Field(ge=2, le=MAX_POINTS)] | None = None
+    """likert: the number of points."""
+    low: Question | None = None
+    """likert: what 1 means."""
+    high: Question | None = None
+    """likert: what the last point means."""
+    unit: Unit | None = None
+    """numeric: the unit the number is wanted in."""
+    max_tokens: Count | None = None
+    """numeric, free_text: the longest reply sampled (default 16)."""
+    temperature: NonNegative | None = None
+    """numeric, free_text: the sampling temperature (default 1.0, free text 0.8)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _kind_keys(cls, data: Any, handler: Any) -> Any:
+        kind = data.get("kind") if isinstance(data, Mapping) else None
+        if kind not in _KIND_KEYS:
+            return handler(data)
+        own = _KIND_KEYS[kind]
+        stray = [k for k in data if k not in own and any(k in v for v in _KIND_KEYS.values())]
+        problems: list[Problem] = [
+            ((key,), f"{quote(key)} is not a key of a {kind} question (its keys: {', '.join(own)})")
+            for key in stray
+        ]
+        problems += [
+            ((key,), f"missing required key {quote(key)} (a {kind} question needs it)")
+            for key in _REQUIRED.get(kind, ())
+            if key not in data
+        ]
+        rest = {key: value for key, value in data.items() if key not in stray}
+        return with_problems(handler, rest, problems)
+
+    def instrument(self, effect: str, condition: str | None = None) -> Instrument:
+        """The instrument as asked in ``condition`` (named ``effect.name``)."""
+
+        def at(key: str) -> Any:
+            value = getattr(self, key)
+            return value[condition] if isinstance(value, Mapping) else value
+
+        full, question = f"{effect}.{self.name}", at("question")
+        if self.kind == "choice":
+            return Choice(full, question, tuple(at("options")))
+        if self.kind == "likert":
+            return Likert(full, question, self.points, at("low"), at("high"))  # type: ignore[arg-type]
+        tokens = self.max_tokens or 16
+        if self.kind == "numeric":
+            temperature = 1.0 if self.temperature is None else self.temperature
+            return Numeric(full, question, at("unit") or "", tokens, temperature)
+        return FreeText(
+            full, question, tokens, 0.8 if self.temperature is None else self.temperature
+        )
+
+
+class ItemEntry(InstrumentEntry):
+    """An item of the measure (``[[items]]``)."""
+
+    kind: Annotated[
+        ItemKind, Expect(missing="missing required key 'kind' (choice, likert, numeric)")
+    ]
+    """choice | likert | numeric."""
+
+
+class ConditionEntry(SchemaModel):
+    """A condition (``[[conditions]]``)."""
+
+    name: Name
+    """Unique name."""
+    stimulus: str
+    """The text put before the first question ("" for none)."""
+    before: Annotated[Array[InstrumentEntry], Unique("lead-in name", "name")] = ()
+    """Lead-in questions, asked and answered (in the dialogue) before the items."""
+
+    @field_validator("before")
+    @classmethod
+    def _plain(cls, before: tuple[InstrumentEntry, ...]) -> tuple[InstrumentEntry, ...]:
+        fail(
+            ((index, key), "a lead-in belongs to one condition: give one value, not a table")
+            for index, lead in enumerate(before)
+            for key in ("question", "options", "low", "high", "unit")
+            if isinstance(getattr(lead, key), Mapping)
+        )
+        return before
+
+
+class StepEntry(SchemaModel):
+    """A scoring step (``[[scoring]]``), applied in order."""
+
+    step: Annotated[Step, Expect(missing=f"missing required key 'step' ({', '.join(STEPS)})")]
+    """code | reverse | drop | sqrt | rank | composite."""
+    item: Text | None = None
+    """The item (or composite) transformed; every step but composite."""
+    one: CodedOne | None = None
+    """code: the options coded 1 (or a table of them by condition)."""
+    at_or_below: float | None = None
+    """drop: values at or below this become missing."""
+    at_or_above: float | None = None
+    """drop: values at or above this become missing."""
+    name: Name | None = None
+    """composite: the new column."""
+    items: Annotated[Array[Text], Field(min_length=2)] | None = None
+    """composite: the items averaged."""
+    min_valid: Count | None = None
+    """composite: the answers needed (default: all items)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _step_keys(cls, data: Any, handler: Any) -> Any:
+        step = data.get("step") if isinstance(data, Mapping) else None
+        if step not in _STEP_KEYS:
+            return handler(data)
+        own = ("step", *_STEP_KEYS[step])
+        stray = [key for key in data if key not in own and key in cls.model_fields]
+        problems: list[Problem] = [
+            ((key,), unknown_name(f"key of a {step} step", key, own)) for key in stray
+        ]
+        needed = {"composite": ("name", "items"), "code": ("item", "one")}.get(step, ("item",))
+        problems += [
+            ((key,), f"missing required key {quote(key)} (a {step} step needs it)")
+            for key in needed
+            if key not in data
+        ]
+        if step == "drop" and "at_or_below" not in data and "at_or_above" not in data:
+            problems.append(((), "a drop step needs at_or_below, at_or_above or both"))
+        rest = {key: value for key, value in data.items() if key not in stray}
+        return with_problems(handler, rest, problems)
+
+    @field_validator("at_or_above")
+    @classmethod
+    def _above(cls, high: float | None, info: ValidationInfo) -> float | None:
+        low = info.data.get("at_or_below")
+        if low is not None and high is not None and low >= high:
+            fail([((), f"must be above at_or_below ({low:g}), got {high:g}")])
+        return high
+
+    @field_validator("min_valid")
+    @classmethod
+    def _min_valid(cls, count: int | None, info: ValidationInfo) -> int | None:
+        items = info.data.get("items")
+        if count is not None and items is not None and count > len(items):
+            fail([((), f"must be <= the {len(items)} items, got {count}")])
+        return count
+
+
+class ContrastEntry(SchemaModel):
+    """The contrast (``[contrast]``): d = treatment minus control on ``score``."""
+
+    score: Text
+    """An item or composite, numeric after scoring."""
+    treatment: Text
+    """The condition whose mean comes first."""
+    control: Text
+    """The condition subtracted."""
+
+
+class TargetEntry(SchemaModel):
+    """The published effect (``[target]``)."""
+
+    d: float
+    """ML1's d."""
+    ci: Interval
+    """ML1's (99%) CI, [low, high]."""
+    ci95: Interval | None = None
+    """A 95% CI."""
+    n: Annotated[int, Field(ge=4)] | None = None
+    """ML1's N."""
+    original_d: float | None = None
+    """The original study's d."""
+    original_ci: Interval | None = None
+    """Its 95% CI."""
+    original_n: Annotated[int, Field(ge=4)] | None = None
+    """Its total N (small telescopes need it; with original_d)."""
+    published_d: float | None = None
+    """A published figure that differs from d."""
+    published_ci: Interval | None = None
+    """Its interval."""
+
+    @field_validator("original_n")
+    @classmethod
+    def _with_d(cls, n: int | None, info: ValidationInfo) -> int | None:
+        if n is not None and "original_d" in info.data and info.data["original_d"] is None:
+            fail([((), "given without target.original_d")])
+        return n
+
+
+class InteractionTargetEntry(SchemaModel):
+    """A published interaction (``[moderators.target]``)."""
+
+    d_difference: float
+    """d(level) - d(reference) in the source."""
+    ci: Interval | None = None
+    """Its interval, as published."""
+    level: Text | None = None
+    """The compared level (required with more than two levels)."""
+    odds_ratio: Annotated[float, Field(gt=0)] | None = None
+    """The published ratio of odds ratios (0/1 codes)."""
+    source: str = ""
+    """Where the numbers come from."""
+
+
+class ModeratorEntry(SchemaModel):
+    """A moderator (``[[moderators]]``): a population attribute whose labels form levels."""
+
+    attribute: Name
+    """An attribute of the population (its labels)."""
+    levels: Levels
+    """Level -> the labels it groups; or an array of labels, each its own level."""
+    reference: Text | None = None
+    """The level the others are compared with (default: the first)."""
+    name: Name | None = None
+    """The ``moderator`` cell of its rows (default: the attribute)."""
+    target: InteractionTargetEntry | None = None
+    """A published interaction to compare with."""
+
+    @field_validator("attribute")
+    @classmethod
+    def _attribute(cls, attribute: str, info: ValidationInfo) -> str:
+        known = facts(info).get("attributes")
+        if known is not None and attribute not in known:
+            fail([((), unknown_name("attribute", attribute, list(known)))])
+        return attribute
+
+    @field_validator("levels")
+    @classmethod
+    def _distinct(cls, levels: Any, info: ValidationInfo) -> Any:
+        attribute = info.data.get("attribute")
+        known = facts(info).get("attributes", {}).get(attribute)
+        first: dict[str, str] = {}
+        problems: list[Problem] = []
+        for level, labels in _grouped(levels).items():
+            for index, label in enumerate(labels):
+                where = (
+                    (level, index) if isinstance(levels, Mapping) else (list(levels).index(label),)
+                )
+                if label in first:
+                    message = f"label {quote(label)} is in two levels, {quote(first[label])} and "
+                    problems.append((where, message + quote(level)))
+                elif known is not None and label not in known:
+                    problems.append((where, unknown_name("label", label, known)))
+                first.setdefault(label, level)
+        if len(_grouped(levels)) < 2:
+            problems.append(((), "expected at least 2 levels to compare, got 1"))
+        fail(problems)
+        return levels
+
+    @field_validator("reference")
+    @classmethod
+    def _reference(cls, reference: str | None, info: ValidationInfo) -> str | None:
+        levels = info.data.get("levels")
+        if reference is not None and levels is not None and reference not in _grouped(levels):
+            fail([((), unknown_name("level", reference, list(_grouped(levels))))])
+        return reference
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, target: Any, info: ValidationInfo) -> Any:
+        if target is None or "levels" not in info.data or "reference" not in info.data:
+            return target
+        levels = list(_grouped(info.data["levels"]))
+        reference = info.data["reference"] or levels[0]
+        if target.level is None and len(levels) > 2:
+            fail([(("level",), "with more than two levels, name the level the target compares")])
+        if target.level is not None and target.level not in levels:
+            fail([(("level",), unknown_name("level", target.level, levels))])
+        if target.level == reference:
+            fail([(("level",), f"{quote(reference)} is the reference; name a level compared")])
+        return target
+
+    def moderator(self) -> Moderator:
+        """The analysis object."""
+        target = self.target
+        return Moderator(
+            self.attribute,
+            _grouped(self.levels),
+            self.reference,
+            None if target is None else InteractionTarget(**target.model_dump()),
+            self.name,
+        )
+
+
+class EffectFile(SchemaModel):
+    """An effect file: one study of a replication battery."""
+
+    title: Text
+    """A readable title."""
+    source: str = ""
+    """The citation."""
+    tags: Array[Text] = ()
+    """Labels: negative_control, weak_control, text_adaptation, us_centric are reported."""
+    note: str = ""
+    """Free text carried into the report."""
+    exploratory: bool = False
+    """No published main effect to compare with: [target] may be left out."""
+    only: Annotated[dict[str, Labels], Expect(type="a table of labels by attribute")] = Field(
+        default_factory=dict
+    )
+    """Analyse only participants with these labels (attribute -> labels)."""
+    conditions: Annotated[
+        Array[ConditionEntry], Field(min_length=2), Unique("condition name", "name")
+    ]
+    """The conditions (at least two)."""
+    items: Annotated[Array[ItemEntry], Field(min_length=1), Unique("item name", "name")]
+    """The measure's items."""
+    scoring: Array[StepEntry] = ()
+    """Scoring steps, in order."""
+    contrast: ContrastEntry
+    """The contrast compared."""
+    target: TargetEntry | None = None
+    """The published effect (required unless exploratory)."""
+    moderators: Array[ModeratorEntry] = ()
+    """Subgroups compared: who shows the effect."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _across(cls, data: Any, handler: Any) -> Any:
+        tags = data.get("tags") if isinstance(data, Mapping) else None
+        exploratory = isinstance(data, Mapping) and (
+            data.get("exploratory") is True or (isinstance(tags, list) and EXPLORATORY in tags)
+        )
+        problems: list[Problem] = []
+        if isinstance(data, Mapping) and "target" not in data and not exploratory:
+            message = "missing required key 'target' (or mark the effect exploratory = true)"
+            problems.append((("target",), message))
+        moderators = data.get("moderators") if isinstance(data, Mapping) else None
+        seen: dict[Any, int] = {}
+        for index, entry in enumerate(moderators if isinstance(moderators, list) else []):
+            key = "name" if isinstance(entry, Mapping) and "name" in entry else "attribute"
+            name = entry.get(key) if isinstance(entry, Mapping) else None
+            if isinstance(name, str) and name in seen:
+                message = f"duplicate moderator {quote(name)} (also moderators[{seen[name]}]); "
+                problems.append((("moderators", index, key), message + "name one"))
+            seen.setdefault(name, index)
+        return with_problems(handler, data, problems)
+
+    @field_validator("only")
+    @classmethod
+    def _only(cls, only: dict[str, tuple[str, ...]], info: ValidationInfo) -> Any:
+        known = facts(info).get("attributes")
+        if known is not None:
+            fail(_labels(only, known))
+        return only
+
+    @field_validator("items")
+    @classmethod
+    def _items(cls, items: tuple[ItemEntry, ...], info: ValidationInfo) -> Any:
+        conditions = info.data.get("conditions")
+        names = [c.name for c in conditions or ()]
+        leads = {lead.name for c in conditions or () for lead in c.before}
+        problems: list[Problem] = []
+        for index, item in enumerate(items):
+            if item.name in _RESERVED:
+                problems.append(
+                    ((index, "name"), f"'{item.name}' is reserved; choose another name")
+                )
+            if item.name in leads:
+                message = f"'{item.name}' is also a lead-in's name; items and lead-ins need "
+                message += "distinct names"
+                problems.append(((index, "name"), message))
+            for key in ("question", "options", "low", "high", "unit") if conditions else ():
+                value = getattr(item, key)
+                if not isinstance(value, Mapping):
+                    continue
+                problems += [
+                    ((index, key, c), unknown_name("condition", c, names))
+                    for c in value
+                    if c not in names
+                ]
+                problems += [
+                    (
+                        (index, key),
+                        f"missing a value for condition '{c}' (a table here needs "
+                        "one entry per condition)",
+                    )
+                    for c in names
+                    if c not in value
+                ]
+        fail(problems)
+        return items
+
+    @field_validator("scoring")
+    @classmethod
+    def _scoring(cls, scoring: tuple[StepEntry, ...], info: ValidationInfo) -> Any:
+        columns = _columns(info.data)
+        if columns is not None:
+            fail(_score(scoring, columns, [c.name for c in info.data["conditions"]])[1])
+        return scoring
+
+    @field_validator("contrast")
+    @classmethod
+    def _contrast(cls, contrast: ContrastEntry, info: ValidationInfo) -> ContrastEntry:
+        problems: list[Problem] = []
+        if "conditions" in info.data:
+            names = [c.name for c in info.data["conditions"]]
+            problems += [
+                ((key,), unknown_name("condition", getattr(contrast, key), names))
+                for key in ("treatment", "control")
+                if getattr(contrast, key) not in names
+            ]
+        if contrast.treatment == contrast.control:
+            problems.append((("control",), "must differ from contrast.treatment"))
+        columns = _columns(info.data)
+        if columns is not None and "scoring" in info.data:
+            _score(info.data["scoring"], columns, [c.name for c in info.data["conditions"]])
+            score = contrast.score
+            if score not in columns:
+                problems.append((("score",), unknown_name("item", score, list(columns))))
+            elif columns[score].kind != "number":
+                message = f"'{score}' is an uncoded choice item; add a 'code' step"
+                problems.append((("score",), message))
+        fail(problems)
+        return contrast
+
+
+def _labels(table: Mapping[str, tuple[str, ...]], known: Mapping[str, Any]) -> Any:
+    """Problems of a table attribute -> labels against the population's attributes."""
+    for name, labels in table.items():
+        if name not in known:
+            yield ((name,), unknown_name("attribute", name, list(known)))
+            continue
+        for index, label in enumerate(labels):
+            if label not in known[name]:
+                yield ((name, index), unknown_name("label", label, known[name]))
+
+
+# --------------------------------------------------------------------------- scoring columns
 
 
 @dataclass
@@ -286,494 +774,139 @@ class _Column:
     options: Mapping[str, tuple[str, ...]] | None = None  # choice: options per condition
 
 
-def parse_effect(path: Path, data: Mapping[str, Any], check: FileChecker) -> Effect | None:
-    """Build an :class:`Effect` from one file's TOML, recording every problem.
-
-    Args:
-        path: the file (its stem is the effect's name).
-        data: the decoded TOML.
-        check: records issues under the file's name.
-
-    Returns:
-        The effect, or None when the file has problems (recorded in ``check``).
-    """
-    before = len(check.issues.items)
-    name = path.stem
-    effect_name = check.name(name, "")
-    check.keys(data, "", _TOP_KEYS, required=("title", "conditions", "items", "contrast", "target"))
-    title = check.string(data.get("title", ""), "title") if "title" in data else None
-    source = check.string(data.get("source", ""), "source", empty=True) or ""
-    note = check.string(data.get("note", ""), "note", empty=True) or ""
-    tags = tuple(check.strings(data.get("tags", []), "tags") or ())
-    only = _parse_only(data.get("only", {}), check)
-    conditions = _parse_conditions(data.get("conditions"), name, check)
-    names = tuple(c.name for c in conditions)
-    items = _parse_items(data.get("items"), name, names, check) if names else ()
-    lead_names = {i.name.split(".", 1)[1] for c in conditions for i in c.before}
-    for i, item in enumerate(items):
-        if item.name in lead_names:
-            check.add(
-                join(join("items", i), "name"),
-                f"'{item.name}' is also a lead-in's name; items and lead-ins need distinct names",
-            )
-    columns = {
-        item.name: _Column(
-            "choice" if item.kind == "choice" else "number",
-            points=item.instruments[names[0]].points if item.kind == "likert" else None,
-            options=(
-                {c: item.instruments[c].options for c in names} if item.kind == "choice" else None
-            ),
-        )
-        for item in items
-    }
-    steps = _parse_steps(data.get("scoring", []), columns, names, check) if items else ()
-    contrast = _parse_contrast(data.get("contrast"), columns, names, check)
-    target = _parse_target(data.get("target"), check)
-    if len(check.issues.items) > before or effect_name is None or title is None:
+def _columns(data: Mapping[str, Any]) -> dict[str, _Column] | None:
+    """The items' columns before scoring (None when the items or conditions are invalid)."""
+    if "items" not in data or "conditions" not in data:
         return None
-    if contrast is None or target is None:
-        return None
-    return Effect(
-        name=name,
-        title=title,
-        source=source,
-        tags=tags,
-        note=note,
-        conditions=conditions,
-        items=items,
-        steps=steps,
-        score=contrast[0],
-        treatment=contrast[1],
-        control=contrast[2],
-        target=target,
-        only=only,
-        path=path,
-    )
-
-
-def _parse_only(value: Any, check: FileChecker) -> dict[str, tuple[str, ...]]:
-    table = check.table(value, "only")
-    if table is None:
-        return {}
-    out = {}
-    for attribute, labels in table.items():
-        parsed = check.strings(labels, join("only", attribute), minimum=1)
-        if parsed is not None:
-            out[attribute] = tuple(parsed)
-    return out
-
-
-def _parse_conditions(value: Any, effect: str, check: FileChecker) -> tuple[Condition, ...]:
-    if value is None:
-        return ()
-    out = []
-    seen: set[str] = set()
-    for i, table in enumerate(check.tables(value, "conditions", minimum=2)):
-        path = join("conditions", i)
-        check.keys(table, path, _CONDITION_KEYS, required=("name", "stimulus"))
-        name = check.name(table.get("name", ""), join(path, "name")) if "name" in table else None
-        stimulus = (
-            check.string(table["stimulus"], join(path, "stimulus"), empty=True)
-            if "stimulus" in table
-            else None
-        )
-        if name is not None and name in seen:
-            check.add(join(path, "name"), f"condition '{name}' is defined twice")
-            name = None
-        lead_ins = []
-        lead_seen: set[str] = set()
-        for j, lead in enumerate(check.tables(table.get("before", []), join(path, "before"))):
-            lead_path = join(join(path, "before"), j)
-            instrument = _parse_instrument(lead, lead_path, effect, ITEM_KINDS, check)
-            if instrument is None:
-                continue
-            short = instrument.name.split(".", 1)[1]
-            if short in lead_seen:
-                check.add(join(lead_path, "name"), f"lead-in '{short}' is defined twice")
-                continue
-            lead_seen.add(short)
-            lead_ins.append(instrument)
-        if name is not None and stimulus is not None:
-            seen.add(name)
-            out.append(Condition(name, stimulus, tuple(lead_ins)))
-    if len(out) != len(value if isinstance(value, list) else []):
-        return ()  # a broken condition: items keyed by condition cannot be checked
-    return tuple(out)
-
-
-def _parse_instrument(
-    table: Mapping[str, Any],
-    path: str,
-    effect: str,
-    kinds: tuple[str, ...],
-    check: FileChecker,
-    values: Mapping[str, Any] | None = None,
-    condition: str | None = None,
-    first: bool = True,
-) -> Instrument | None:
-    """One instrument from a table.
-
-    ``values`` replaces the fields given per condition with ``condition``'s values;
-    the table's keys are checked only when ``first`` (the first condition asked).
-    """
-    values = values or {}
-    if "kind" not in table:
-        if first:
-            check.add(join(path, "kind"), f"missing; expected one of {', '.join(kinds)}")
-        return None
-    kind = check.choice(table["kind"], join(path, "kind"), kinds)
-    if kind is None:
-        return None
-    if first:
-        check.keys(table, path, _ITEM_KEYS[kind], required=_required(kind))
-    if "name" not in table:
-        return None
-    name = check.name(table["name"], join(path, "name"))
-    if name is None:
-        return None
-    fields = dict(table) | dict(values)
-
-    def where(key: str) -> str:
-        field_path = join(path, key)
-        return join(field_path, condition) if condition and key in values else field_path
-
-    full = f"{effect}.{name}"
-    question = check.string(fields.get("question"), where("question"))
-    if question is None:
-        return None
-    if kind == "choice":
-        options = check.strings(fields.get("options"), where("options"), minimum=2)
-        if options is None:
-            return None
-        if len(set(options)) != len(options):
-            check.add(where("options"), "expected distinct options, got a repeat")
-            return None
-        return Choice(full, question, tuple(options))
-    if kind == "likert":
-        points = check.integer(fields.get("points"), join(path, "points"), minimum=2)
-        low = check.string(fields.get("low"), where("low"))
-        high = check.string(fields.get("high"), where("high"))
-        if points is None or low is None or high is None:
-            return None
-        if points > 101:
-            check.add(join(path, "points"), f"must be <= 101, got {points}")
-            return None
-        return Likert(full, question, points, low, high)
-    max_tokens = check.integer(fields.get("max_tokens", 16), join(path, "max_tokens"), minimum=1)
-    temperature = check.number(
-        fields.get("temperature", 1.0 if kind == "numeric" else 0.8),
-        join(path, "temperature"),
-        minimum=0,
-    )
-    if max_tokens is None or temperature is None:
-        return None
-    if kind == "numeric":
-        unit = check.string(fields.get("unit", ""), where("unit"), empty=True)
-        if unit is None:
-            return None
-        return Numeric(full, question, unit, max_tokens, temperature)
-    return FreeText(full, question, max_tokens, temperature)
-
-
-def _required(kind: str) -> tuple[str, ...]:
-    return {
-        "choice": ("name", "kind", "question", "options"),
-        "likert": ("name", "kind", "question", "points", "low", "high"),
-        "numeric": ("name", "kind", "question"),
-        "free_text": ("name", "kind", "question"),
-    }[kind]
-
-
-def _parse_items(
-    value: Any, effect: str, conditions: tuple[str, ...], check: FileChecker
-) -> tuple[Item, ...]:
-    if value is None:
-        return ()
-    out = []
-    seen: set[str] = set()
-    for i, table in enumerate(check.tables(value, "items", minimum=1)):
-        path = join("items", i)
-        per_condition = _per_condition(table, path, conditions, check)
-        if per_condition is None:
-            continue
-        instruments = {}
-        for k, condition in enumerate(conditions):
-            instrument = _parse_instrument(
-                table,
-                path,
-                effect,
-                ("choice", "likert", "numeric"),
-                check,
-                values=per_condition[condition],
-                condition=condition,
-                first=k == 0,
-            )
-            if instrument is None:
-                break
-            instruments[condition] = instrument
+    names = [c.name for c in data["conditions"]]
+    columns = {}
+    for item in data["items"]:
+        if item.kind == "choice":
+            by = {c: tuple(item.instrument("", c).options) for c in names}
+            columns[item.name] = _Column("choice", options=by)
         else:
-            short = instruments[conditions[0]].name.split(".", 1)[1]
-            if short in seen:
-                check.add(join(path, "name"), f"item '{short}' is defined twice")
-                continue
-            if short in _RESERVED:
-                check.add(join(path, "name"), f"'{short}' is reserved; choose another name")
-                continue
-            seen.add(short)
-            kind = instruments[conditions[0]].kind
-            out.append(Item(short, kind, instruments))
-    return tuple(out)
+            columns[item.name] = _Column("number", item.points)
+    return columns
 
 
-def _per_condition(
-    table: Mapping[str, Any], path: str, conditions: tuple[str, ...], check: FileChecker
-) -> dict[str, dict[str, Any]] | None:
-    """Per condition, the values of the fields given as tables keyed by condition."""
-    out: dict[str, dict[str, Any]] = {c: {} for c in conditions}
-    ok = True
-    for key in _VARYING:
-        value = table.get(key)
-        if not isinstance(value, Mapping):
-            continue
-        field_path = join(path, key)
-        for condition in value:
-            if condition not in conditions:
-                check.add(join(field_path, condition), unknown("condition", condition, conditions))
-                ok = False
-        for condition in conditions:
-            if condition not in value:
-                check.add(
-                    field_path,
-                    f"missing a value for condition '{condition}' "
-                    "(a table here needs one entry per condition)",
-                )
-                ok = False
-            else:
-                out[condition][key] = value[condition]
-    return out if ok else None
-
-
-def _column(name: Any, path: str, columns: Mapping[str, _Column], check: FileChecker) -> str | None:
-    text = check.string(name, path)
-    if text is None:
-        return None
-    if text not in columns:
-        check.add(path, unknown("item", text, list(columns)))
-        return None
-    return text
-
-
-def _parse_steps(
-    value: Any,
-    columns: dict[str, _Column],
-    conditions: tuple[str, ...],
-    check: FileChecker,
-) -> tuple[ScoringStep, ...]:
+def _score(
+    entries: tuple[StepEntry, ...], columns: dict[str, _Column], conditions: list[str]
+) -> tuple[list[ScoringStep], list[Problem]]:
+    """The scoring steps, following each column's type through them, and their problems."""
     steps: list[ScoringStep] = []
-    for i, table in enumerate(check.tables(value, "scoring")):
-        path = join("scoring", i)
-        if "step" not in table:
-            check.add(join(path, "step"), f"missing; expected one of {', '.join(STEPS)}")
-            continue
-        kind = check.choice(table["step"], join(path, "step"), STEPS)
-        if kind is None:
-            continue
-        check.keys(table, path, _STEP_KEYS[kind])
-        step = _parse_step(kind, table, path, columns, conditions, check)
-        if step is not None:
+    problems: list[Problem] = []
+    for index, entry in enumerate(entries):
+        step, found = _step(entry, columns, conditions)
+        problems += [((index, *loc), message) for loc, message in found]
+        if step is not None and not found:
             steps.append(step)
-    return tuple(steps)
+    return steps, problems
 
 
-def _parse_step(
-    kind: str,
-    table: Mapping[str, Any],
-    path: str,
-    columns: dict[str, _Column],
-    conditions: tuple[str, ...],
-    check: FileChecker,
-) -> ScoringStep | None:
+def _step(
+    entry: StepEntry, columns: dict[str, _Column], conditions: list[str]
+) -> tuple[ScoringStep | None, list[tuple[tuple[str | int, ...], str]]]:
+    kind, item = entry.step, entry.item
     if kind == "composite":
-        return _parse_composite(table, path, columns, check)
-    if "item" not in table:
-        check.add(join(path, "item"), "missing; this field is required")
-        return None
-    item = _column(table["item"], join(path, "item"), columns, check)
-    if item is None:
-        return None
+        assert entry.name is not None and entry.items is not None
+        if entry.name in columns or entry.name in _RESERVED:
+            return None, [
+                (("name",), f"'{entry.name}' is already a column; a composite needs a new name")
+            ]
+        for index, part in enumerate(entry.items):
+            if part not in columns:
+                return None, [(("items", index), unknown_name("item", part, list(columns)))]
+            if columns[part].kind != "number":
+                return None, [(("items", index), f"'{part}' is a choice item; code it 0/1 first")]
+        columns[entry.name] = _Column("number")
+        return Composite(entry.name, entry.items, entry.min_valid or len(entry.items)), []
+    assert item is not None
+    if item not in columns:
+        return None, [(("item",), unknown_name("item", item, list(columns)))]
     column = columns[item]
     if kind == "code":
         if column.kind != "choice":
-            check.add(join(path, "item"), f"'{item}' is not an uncoded choice item; code needs one")
-            return None
-        one = _parse_one(table.get("one"), join(path, "one"), column, conditions, check)
+            return None, [(("item",), f"'{item}' is not an uncoded choice item; code needs one")]
         columns[item] = _Column("number")  # coded, even when broken: no follow-on errors
-        return None if one is None else Code(item, one)
+        assert column.options is not None
+        return _code(item, entry.one, column.options, conditions)
     if column.kind != "number":
-        check.add(
-            join(path, "item"),
-            f"'{item}' is a choice item; code it 0/1 with a 'code' step before '{kind}'",
-        )
-        return None
+        message = f"'{item}' is a choice item; code it 0/1 with a 'code' step before '{kind}'"
+        return None, [(("item",), message)]
     if kind == "reverse":
         if column.points is None:
-            check.add(
-                join(path, "item"),
-                f"'{item}' is not a Likert item on its points; reverse needs one",
-            )
-            return None
-        return Reverse(item, column.points)
+            return None, [
+                (("item",), f"'{item}' is not a Likert item on its points; reverse needs one")
+            ]
+        return Reverse(item, column.points), []
     if kind == "drop":
-        low = high = None
-        if "at_or_below" in table:
-            low = check.number(table["at_or_below"], join(path, "at_or_below"))
-        if "at_or_above" in table:
-            high = check.number(table["at_or_above"], join(path, "at_or_above"))
-        if "at_or_below" not in table and "at_or_above" not in table:
-            check.add(path, "a drop step needs at_or_below, at_or_above or both")
-            return None
-        if low is not None and high is not None and low >= high:
-            check.add(
-                join(path, "at_or_above"), f"must be above at_or_below ({low:g}), got {high:g}"
-            )
-            return None
-        if ("at_or_below" in table and low is None) or ("at_or_above" in table and high is None):
-            return None
-        return Drop(item, low, high)
+        return Drop(item, entry.at_or_below, entry.at_or_above), []
     columns[item] = _Column("number")
-    return Sqrt(item) if kind == "sqrt" else Rank(item)
+    return (Sqrt(item) if kind == "sqrt" else Rank(item)), []
 
 
-def _parse_one(
-    value: Any,
-    path: str,
-    column: _Column,
-    conditions: tuple[str, ...],
-    check: FileChecker,
-) -> dict[str, frozenset[str]] | None:
-    assert column.options is not None
-    if value is None:
-        check.add(path, "missing; list the options coded 1 (or a table of them by condition)")
-        return None
-    if isinstance(value, Mapping):
-        per_condition: dict[str, Any] = {}
-        for condition in value:
-            if condition not in conditions:
-                check.add(join(path, condition), unknown("condition", condition, conditions))
-                return None
-        for condition in conditions:
-            if condition not in value:
-                check.add(path, f"missing the options coded 1 in condition '{condition}'")
-                return None
-            per_condition[condition] = (value[condition], join(path, condition), (condition,))
+def _code(
+    item: str, one: Any, options: Mapping[str, tuple[str, ...]], conditions: list[str]
+) -> tuple[Code | None, list[tuple[tuple[str | int, ...], str]]]:
+    """A code step: the options coded 1, the same in every condition or per condition."""
+    if isinstance(one, Mapping):
+        problems = [
+            (("one", c), unknown_name("condition", c, conditions))
+            for c in one
+            if c not in conditions
+        ]
+        problems += [
+            (("one",), f"missing the options coded 1 in condition '{c}'")
+            for c in conditions
+            if c not in one
+        ]
+        if problems:
+            return None, problems
+        groups = [(("one", c), one[c], [c]) for c in conditions]
     else:
-        per_condition = {c: (value, path, conditions) for c in conditions}
-    out = {}
-    for condition, (options, where, scope) in per_condition.items():
-        parsed = check.strings(options, where, minimum=1)
-        if parsed is None:
-            return None
-        known = sorted({o for c in scope for o in column.options[c]})
-        for option in parsed:
-            if option not in known:
-                check.add(where, unknown("option", option, known))
-                return None
-        out[condition] = frozenset(parsed)
-    return out
+        groups = [(("one",), one, conditions)]
+    coded: dict[str, frozenset[str]] = {}
+    for loc, chosen, scope in groups:
+        known = sorted({option for c in scope for option in options[c]})
+        bad = [option for option in chosen if option not in known]
+        if bad:
+            return None, [(loc, unknown_name("option", bad[0], known))]
+        coded.update((c, frozenset(chosen)) for c in scope)
+    return Code(item, {c: coded[c] for c in conditions}), []
 
 
-def _parse_composite(
-    table: Mapping[str, Any], path: str, columns: dict[str, _Column], check: FileChecker
-) -> Composite | None:
-    for key in ("name", "items"):
-        if key not in table:
-            check.add(join(path, key), "missing; this field is required")
-    if "name" not in table or "items" not in table:
-        return None
-    name = check.name(table["name"], join(path, "name"))
-    items = check.strings(table["items"], join(path, "items"), minimum=2)
-    if name is None or items is None:
-        return None
-    if name in columns or name in _RESERVED:
-        check.add(join(path, "name"), f"'{name}' is already a column; a composite needs a new name")
-        return None
-    for j, item in enumerate(items):
-        if _column(item, join(join(path, "items"), j), columns, check) is None:
-            return None
-        if columns[item].kind != "number":
-            check.add(join(join(path, "items"), j), f"'{item}' is a choice item; code it 0/1 first")
-            return None
-    min_valid = len(items)
-    if "min_valid" in table:
-        parsed = check.integer(table["min_valid"], join(path, "min_valid"), minimum=1)
-        if parsed is None:
-            return None
-        if parsed > len(items):
-            check.add(join(path, "min_valid"), f"must be <= the {len(items)} items, got {parsed}")
-            return None
-        min_valid = parsed
-    columns[name] = _Column("number")
-    return Composite(name, tuple(items), min_valid)
+# --------------------------------------------------------------------------- building
 
 
-def _parse_contrast(
-    value: Any,
-    columns: Mapping[str, _Column],
-    conditions: tuple[str, ...],
-    check: FileChecker,
-) -> tuple[str, str, str] | None:
-    if value is None:
-        return None
-    table = check.table(value, "contrast")
-    if table is None:
-        return None
-    check.keys(table, "contrast", _CONTRAST_KEYS, required=_CONTRAST_KEYS)
-    if any(key not in table for key in _CONTRAST_KEYS):
-        return None
-    score = None
-    if columns:
-        score = _column(table["score"], "contrast.score", columns, check)
-        if score is not None and columns[score].kind != "number":
-            check.add("contrast.score", f"'{score}' is an uncoded choice item; add a 'code' step")
-            score = None
-    picked = []
-    for key in ("treatment", "control"):
-        text = check.string(table[key], join("contrast", key))
-        if text is not None and conditions and text not in conditions:
-            check.add(join("contrast", key), unknown("condition", text, conditions))
-            text = None
-        picked.append(text)
-    if picked[0] is not None and picked[0] == picked[1]:
-        check.add("contrast.control", "must differ from contrast.treatment")
-        return None
-    if score is None or picked[0] is None or picked[1] is None:
-        return None
-    return (score, picked[0], picked[1])
-
-
-def _parse_target(value: Any, check: FileChecker) -> Target | None:
-    if value is None:
-        return None
-    table = check.table(value, "target")
-    if table is None:
-        return None
-    check.keys(table, "target", _TARGET_KEYS, required=("d", "ci"))
-    fields: dict[str, Any] = {}
-    ok = True
-    for key in _TARGET_KEYS:
-        if key not in table:
-            continue
-        path = join("target", key)
-        if key.endswith("ci") or key == "ci95":
-            fields[key] = check.interval(table[key], path)
-        elif key in ("n", "original_n"):
-            fields[key] = check.integer(table[key], path, minimum=4)
-        else:
-            fields[key] = check.number(table[key], path)
-        ok = ok and fields[key] is not None
-    if "original_n" in table and "original_d" not in table:
-        check.add("target.original_n", "given without target.original_d")
-        ok = False
-    if not ok or "d" not in fields or "ci" not in fields:
-        return None
-    return Target(**fields)
+def effect_of(file: EffectFile, path: Path) -> Effect:
+    """The :class:`Effect` of a validated file (its name is the file's stem)."""
+    name = path.stem
+    names = [c.name for c in file.conditions]
+    conditions = tuple(
+        Condition(c.name, c.stimulus, tuple(lead.instrument(name) for lead in c.before))
+        for c in file.conditions
+    )
+    items = tuple(
+        Item(i.name, i.kind, {c: i.instrument(name, c) for c in names}) for i in file.items
+    )
+    steps, problems = _score(file.scoring, _columns(file.__dict__) or {}, names)
+    assert not problems, problems
+    target = file.target
+    return Effect(
+        name=name,
+        title=file.title,
+        source=file.source,
+        tags=file.tags,
+        note=file.note,
+        conditions=conditions,
+        items=items,
+        steps=tuple(steps),
+        score=file.contrast.score,
+        treatment=file.contrast.treatment,
+        control=file.contrast.control,
+        target=None if target is None else Target(**target.model_dump()),
+        only=dict(file.only),
+        path=path,
+        exploratory=file.exploratory or EXPLORATORY in file.tags,
+        moderators=tuple(m.moderator() for m in file.moderators),
+    )

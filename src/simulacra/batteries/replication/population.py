@@ -23,32 +23,45 @@ Schema::
 
 from __future__ import annotations
 
+import re
 import string
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import mesa
 import numpy as np
 import pandas as pd
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from simulacra.batteries.replication.checks import FileChecker, join, unknown
+from simulacra.schema import (
+    Array,
+    Expect,
+    NonNegative,
+    Problem,
+    SchemaModel,
+    Text,
+    facts,
+    fail,
+    unknown_name,
+    with_problems,
+)
+from simulacra.schema.model import NAME_PATTERN
 from simulacra.simulation.simulacrum import Simulacrum
 
 __all__ = [
     "Attribute",
     "Participant",
     "Population",
+    "PopulationFile",
     "PopulationSpec",
     "composition",
-    "parse_population",
     "participant_key",
+    "population_spec",
 ]
 
-_TOP_KEYS = ("seed", "template", "attributes")
-_ATTRIBUTE_KEYS = ("values", "labels", "weights", "ranges")
 _STREAM_ATTRIBUTES, _STREAM_ORDER, _STREAM_CONDITION = 0, 1, 2
 
 
@@ -244,115 +257,111 @@ def composition(participants: pd.DataFrame, spec: PopulationSpec) -> pd.DataFram
     return pd.DataFrame(rows, columns=["attribute", "label", "count", "share"])
 
 
-# --------------------------------------------------------------------------- parsing
+# --------------------------------------------------------------------------- the file
 
 
-def parse_population(
-    path: Path, data: Mapping[str, Any], check: FileChecker
-) -> PopulationSpec | None:
-    """Build a :class:`PopulationSpec` from ``population.toml``, recording every problem."""
-    before = len(check.issues.items)
-    check.keys(data, "", _TOP_KEYS, required=_TOP_KEYS)
-    seed = check.integer(data["seed"], "seed", minimum=0) if "seed" in data else None
-    template = check.string(data["template"], "template") if "template" in data else None
-    attributes: list[Attribute] = []
-    table = check.table(data.get("attributes", {}), "attributes")
-    for name, entry in (table or {}).items():
-        attribute = _parse_attribute(name, entry, check)
-        if attribute is not None:
-            attributes.append(attribute)
-    if template is not None:
-        _check_template(template, [a.name for a in attributes], check)
-    if len(check.issues.items) > before or seed is None or template is None:
-        return None
-    return PopulationSpec(seed, template, tuple(attributes), path)
+def _ordered(pair: tuple[int, int]) -> tuple[int, int]:
+    if pair[0] > pair[1]:
+        fail([((), f"expected low <= high, got [{pair[0]}, {pair[1]}]")])
+    return pair
 
 
-def _parse_attribute(name: str, entry: Any, check: FileChecker) -> Attribute | None:
-    path = join("attributes", name)
-    if check.name(name, path) is None:
-        return None
-    table = check.table(entry, path)
-    if table is None:
-        return None
-    check.keys(table, path, _ATTRIBUTE_KEYS, required=("weights",))
-    if ("values" in table) == ("ranges" in table):
-        check.add(path, "expected exactly one of 'values' (texts) or 'ranges' ([low, high] pairs)")
-        return None
-    weights_raw = table.get("weights")
-    if not isinstance(weights_raw, list):
-        if "weights" in table:
-            check.add(join(path, "weights"), "expected an array of numbers")
-        return None
-    weights = [
-        check.number(w, join(join(path, "weights"), i), minimum=0)
-        for i, w in enumerate(weights_raw)
-    ]
-    if any(w is None for w in weights):
-        return None
-    if sum(weights) <= 0:  # type: ignore[arg-type]
-        check.add(join(path, "weights"), "expected weights summing to more than 0")
-        return None
-    values: list[str] = []
-    ranges: list[tuple[int, int]] = []
-    if "values" in table:
-        parsed = check.strings(table["values"], join(path, "values"), minimum=1)
-        if parsed is None:
-            return None
-        values = parsed
-        count = len(values)
-    else:
-        raw = table["ranges"]
-        if not isinstance(raw, list) or not raw:
-            check.add(join(path, "ranges"), "expected an array of [low, high] integer pairs")
-            return None
-        for i, pair in enumerate(raw):
-            where = join(join(path, "ranges"), i)
-            if (
-                not isinstance(pair, list)
-                or len(pair) != 2
-                or any(isinstance(v, bool) or not isinstance(v, int) for v in pair)
-                or pair[0] > pair[1]
-            ):
-                check.add(where, f"expected [low, high] integers with low <= high, got {pair!r}")
-                return None
-            ranges.append((pair[0], pair[1]))
-        count = len(ranges)
-    if len(weights) != count:
-        check.add(
-            join(path, "weights"), f"expected {count} weights (one per level), got {len(weights)}"
+Range = Annotated[
+    Array[int],
+    Field(min_length=2, max_length=2),
+    Expect(size="expected [low, high], two integers; got {got} entries"),
+    AfterValidator(_ordered),
+]
+_ONE_OF = "expected exactly one of 'values' (texts) or 'ranges' ([low, high] pairs)"
+
+
+class AttributeEntry(SchemaModel):
+    """One attribute's distribution (``[attributes.NAME]``): values or ranges, with weights."""
+
+    values: Annotated[Array[Text], Field(min_length=1)] | None = None
+    """The texts put into the template."""
+    ranges: Annotated[Array[Range], Field(min_length=1)] | None = None
+    """Or: inclusive [low, high] integer ranges, drawn uniformly within."""
+    weights: Array[Annotated[NonNegative, Expect(noun="weight")]]
+    """Relative weights, one per value or range (> 0 in total)."""
+    labels: Array[Text] | None = None
+    """Short names for reports and filters, one per level (default: the values, or low-high)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_kind(cls, data: Any, handler: Any) -> Any:
+        neither_or_both = isinstance(data, Mapping) and ("values" in data) == ("ranges" in data)
+        return with_problems(handler, data, [((), _ONE_OF)] if neither_or_both else [])
+
+    @field_validator("weights", "labels")
+    @classmethod
+    def _one_per_level(cls, given: tuple[Any, ...] | None, info: ValidationInfo) -> Any:
+        levels = info.data.get("values") or info.data.get("ranges")
+        noun = info.field_name
+        if noun == "weights" and given is not None and sum(given) <= 0:
+            fail([((), "expected weights summing to more than 0")])
+        if given is not None and levels is not None and len(given) != len(levels):
+            message = f"expected {len(levels)} {noun} (one per level), got {len(given)}"
+            fail([((), message)])
+        return given
+
+
+class PopulationFile(SchemaModel):
+    """A population file: the backstory template and the attributes' distributions."""
+
+    seed: Annotated[int, Field(ge=0)]
+    """The population's seed."""
+    template: Text
+    """The backstory, with {attribute} placeholders."""
+    attributes: Annotated[dict[str, AttributeEntry], Expect(type="a table of attributes")]
+    """The attributes, in file order ([attributes.NAME] tables)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _placeholders(cls, data: Any, handler: Any) -> Any:
+        template, attributes = (
+            data.get(k) if isinstance(data, Mapping) else None for k in ("template", "attributes")
         )
-        return None
-    if "labels" in table:
-        labels = check.strings(table["labels"], join(path, "labels"))
-        if labels is None:
-            return None
-        if len(labels) != count:
-            check.add(
-                join(path, "labels"), f"expected {count} labels (one per level), got {len(labels)}"
-            )
-            return None
-    else:
-        labels = values or [f"{low}-{high}" for low, high in ranges]
-    return Attribute(
-        name,
-        tuple(values),
-        tuple(labels),
-        tuple(float(w) for w in weights),  # type: ignore[arg-type]
-        tuple(ranges),
+        problems: list[Problem] = []
+        if isinstance(template, str) and isinstance(attributes, Mapping):
+            try:
+                fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+            except ValueError as exc:
+                message = f"not a valid template: {exc} (write a literal brace as {{{{ or }}}})"
+                problems.append((("template",), message))
+                fields = []
+            names = list(attributes)
+            problems += [
+                (("template",), unknown_name("attribute", f, names) + f" in {{{f}}}")
+                for f in fields
+                if f not in names
+            ]
+        return with_problems(handler, data, problems)
+
+    @field_validator("attributes")
+    @classmethod
+    def _names(cls, attributes: dict[str, AttributeEntry], info: ValidationInfo) -> Any:
+        fail(
+            ((name,), f"invalid name {name!r}: use only letters, digits, '_' and '-'")
+            for name in attributes
+            if not re.fullmatch(NAME_PATTERN, name)
+        )
+        facts(info)["attributes"] = {
+            name: list(dict.fromkeys(_labels(entry))) for name, entry in attributes.items()
+        }
+        return attributes
+
+
+def _labels(entry: AttributeEntry) -> tuple[str, ...]:
+    if entry.labels is not None:
+        return entry.labels
+    return entry.values or tuple(f"{low}-{high}" for low, high in entry.ranges or ())
+
+
+def population_spec(file: PopulationFile, path: Path) -> PopulationSpec:
+    """The :class:`PopulationSpec` of a validated population file."""
+    attributes = tuple(
+        Attribute(name, e.values or (), _labels(e), e.weights, tuple(map(tuple, e.ranges or ())))
+        for name, e in file.attributes.items()
     )
-
-
-def _check_template(template: str, names: Sequence[str], check: FileChecker) -> None:
-    try:
-        fields = [
-            field for _, field, _, _ in string.Formatter().parse(template) if field is not None
-        ]
-    except ValueError as exc:
-        check.add(
-            "template", f"not a valid template: {exc} (write a literal brace as {{{{ or }}}})"
-        )
-        return
-    for field in fields:
-        if field not in names:
-            check.add("template", unknown("attribute", field, list(names)) + f" in {{{field}}}")
+    return PopulationSpec(file.seed, file.template, attributes, path)
