@@ -4,7 +4,6 @@ the congruence tables, and figures that are never drawn empty."""
 
 from __future__ import annotations
 
-import copy
 import math
 from pathlib import Path
 
@@ -15,9 +14,8 @@ import pytest
 from replication_frames import coded_answers, random_answers
 
 from simulacra.analysis.congruence import KAHAN_DESIGN, congruence_analysis
-from simulacra.analysis.moderators import Moderator, moderator_analysis
+from simulacra.analysis.moderators import moderator_analysis
 from simulacra.batteries.replication import load, summarize
-from simulacra.batteries.replication.battery import BATTERY_FILE, build, read_files
 from simulacra.batteries.replication.congruence_tables import congruence_tables
 from simulacra.batteries.replication.reasons import GROUPS
 from simulacra.plots.replication import plot_effects_vs_target, plot_variance_ratio
@@ -68,23 +66,9 @@ def round_trip(table: pd.DataFrame, tmp_path: Path, name: str) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def motivated():
-    """The motivated-reasoning battery, its effects with their moderators."""
-    files = copy.deepcopy(read_files(MOTIVATED))
-    files[BATTERY_FILE].pop("source", None)
-    raw = {}
-    for name, data in files.items():
-        if name.startswith("effects/"):
-            raw[Path(name).stem] = data.pop("moderators", [])
-            data.setdefault("target", {"d": 0.0, "ci": [-1.0, 1.0]})
-    battery = build(MOTIVATED, files)
-    effects = []
-    for effect in battery.effects:
-        if hasattr(effect, "moderators"):  # the newer loader: its own fields
-            effects.append(effect)
-            continue
-        moderators = tuple(Moderator.from_table(t) for t in raw[effect.name])
-        effects.append(Extended(effect, moderators=moderators, exploratory=True, target=None))
-    return battery, {e.name: e for e in effects}
+    """The motivated-reasoning battery and its effects (with their moderators) by name."""
+    battery = load(MOTIVATED)
+    return battery, {e.name: e for e in battery.effects}
 
 
 def motivated_people(battery, n: int, seed: int = 1) -> pd.DataFrame:
