@@ -23,13 +23,20 @@ Schema of ``battery.toml``::
     participant = "Participant"         # the respondent's name in the dialogue
     expected_samples = 5                # expected mode: numeric samples averaged
     [variance]
-    participants = 8                    # R re-asked participants (RunOptions.extra["reask"])
-    runs = 3                            # answer runs of each (--seeds); 1: no re-asking
+    share = 0.2                         # R = round(share * M) participants are re-asked ...
+    min_participants = 20               # ... when M >= this; below it nobody is
+    # participants = 8                  # or a fixed R (RunOptions.extra["reask"] overrides)
+    runs = 3                            # answer runs of each (--reask-runs); 1: no re-asking
+    [designs.smoke]                     # named sizes (--design smoke); each key optional
+    participants = 4                    # M
+    effects = ["sunk_costs"]            # the studies run (--effects overrides); default all
+    chunk = 2                           # participants per unit
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -70,12 +77,53 @@ _TOP_KEYS = (
     "n_ctx",
     "answering",
     "variance",
+    "designs",
 )
 _ANSWERING_KEYS = ("participant", "expected_samples")
-_VARIANCE_KEYS = ("participants", "runs")
-_EXTRA_OPTIONS = ("reask", "chunk", "expected_samples")
+_VARIANCE_KEYS = ("participants", "share", "min_participants", "runs")
+_DESIGN_KEYS = ("participants", "effects", "chunk")
+_EXTRA_OPTIONS = ("reask", "chunk", "expected_samples", "effects", "reask_runs")
 _OPTIONS_SOURCE = "run options"
 _MIN_PARTICIPANTS = 4
+DEFAULT_REASK_SHARE = 0.2
+DEFAULT_REASK_FROM = 20
+
+
+def reask_count(participants: int, share: float, min_participants: int) -> int:
+    """How many participants are re-asked: ``round(share * M)``, none below the threshold.
+
+    Re-asking feeds the variance decomposition (between personas against between
+    answer runs of one persona), which needs several re-asked participants to mean
+    anything; a pilot below ``min_participants`` skips it and saves its cost.
+
+    Args:
+        participants: the population size M.
+        share: the share of M re-asked, in [0, 1].
+        min_participants: the smallest M at which anyone is re-asked.
+
+    Returns:
+        R, between 0 and M (halves round up).
+    """
+    if participants < min_participants:
+        return 0
+    return min(participants, math.floor(share * participants + 0.5))
+
+
+@dataclass(frozen=True)
+class Design:
+    """A named size of a replication battery (``[designs.<name>]``); None: the battery's own.
+
+    Attributes:
+        name: the design's name.
+        participants: M.
+        effects: the studies run, in the battery's order.
+        chunk: participants per unit.
+    """
+
+    name: str
+    participants: int | None = None
+    effects: tuple[str, ...] | None = None
+    chunk: int | None = None
 
 
 @dataclass(frozen=True)
@@ -95,8 +143,12 @@ class ReplicationBattery:
         n_ctx: KV cells of each engine.
         participant_name: the respondent's name in the dialogue.
         expected_samples: numeric samples averaged in expected mode.
-        reask: R, the participants re-asked for the variance decomposition.
+        reask: a fixed R of re-asked participants (``[variance] participants``), or
+            None: R scales with M (:func:`reask_count`).
         runs: answer runs of each re-asked participant (run 0 included).
+        reask_share: the share of M re-asked when ``reask`` is None.
+        reask_from: the smallest M at which anyone is re-asked when ``reask`` is None.
+        designs: the named sizes, by name.
         files: every file's decoded TOML by relative path (recorded in the manifest).
     """
 
@@ -112,10 +164,13 @@ class ReplicationBattery:
     n_ctx: int
     participant_name: str
     expected_samples: int
-    reask: int
+    reask: int | None
     runs: int
     files: Mapping[str, Any] = field(repr=False)
     kind: str = KIND
+    reask_share: float = DEFAULT_REASK_SHARE
+    reask_from: int = DEFAULT_REASK_FROM
+    designs: Mapping[str, Design] = field(default_factory=dict, repr=False)
 
     def effect(self, name: str) -> Effect:
         """An effect by name."""
@@ -138,11 +193,15 @@ class ReplicationBattery:
             for start in range(0, m, settings["chunk"]):
                 stop = min(m, start + settings["chunk"])
                 params = {k: settings[k] for k in ("mode", "persona", "runs", "reask", "samples")}
+                if settings["effects"] != tuple(e.name for e in self.effects):
+                    params["effects"] = list(settings["effects"])
+                reasks = start < settings["reask"] and settings["runs"] > 1
                 units.append(
                     Unit(
                         f"{slug}-p{start:04d}-{stop - 1:04d}",
                         model,
                         params | {"start": start, "stop": stop},
+                        "reask" if reasks else "answer",
                     )
                 )
         return units
@@ -154,23 +213,49 @@ class ReplicationBattery:
         def bad(option: str, message: str) -> None:
             problems.append(ScenarioIssue(_OPTIONS_SOURCE, option, message))
 
+        design = Design("")
         if options.design is not None:
-            bad("--design", "a replication battery has no designs; leave it out")
-        participants = options.participants or self.participants
+            if options.design in self.designs:
+                design = self.designs[options.design]
+            elif self.designs:
+                bad("--design", unknown("design", options.design, list(self.designs)))
+            else:
+                bad("--design", "this replication battery has no [designs]; leave it out")
+        participants = options.participants or design.participants or self.participants
         if participants < _MIN_PARTICIPANTS:
             bad("--participants", f"must be >= {_MIN_PARTICIPANTS}, got {participants}")
         mode = options.mode or self.mode
         if mode not in MODES:
             bad("--mode", unknown("mode", mode, MODES))
-        runs = options.seeds if options.seeds is not None else self.runs
-        if runs < 1:
-            bad("--seeds", f"answer runs must be >= 1, got {runs}")
         extra = dict(options.extra)
+        if options.seeds is not None:
+            bad(
+                "--seeds",
+                "a replication battery has no seeds per condition; the answer runs of "
+                f"re-asked participants are --reask-runs (e.g. --reask-runs {options.seeds})",
+            )
+        if "tasks" in extra:
+            bad("--tasks", "applies to goal_guarding batteries; pick studies with --effects")
+        runs = _positive(extra.get("reask_runs", self.runs), "--reask-runs", bad)
         for key in extra:
-            if key not in _EXTRA_OPTIONS:
+            if key not in (*_EXTRA_OPTIONS, "tasks"):
                 bad(f"extra.{key}", unknown("option", key, _EXTRA_OPTIONS))
-        reask = _positive(extra.get("reask", self.reask), "extra.reask", bad, minimum=0)
-        chunk = _positive(extra.get("chunk", self.chunk), "extra.chunk", bad)
+        if "reask" in extra:
+            reask = _positive(extra["reask"], "extra.reask", bad, minimum=0)
+        elif self.reask is not None:
+            reask = self.reask
+        else:
+            reask = reask_count(participants, self.reask_share, self.reask_from)
+        chunk = _positive(extra.get("chunk", design.chunk or self.chunk), "extra.chunk", bad)
+        names = [e.name for e in self.effects]
+        picked = extra.get("effects", design.effects)
+        if picked is None:
+            effects = tuple(names)
+        else:
+            for name in picked:
+                if name not in names:
+                    bad("--effects", unknown("effect", str(name), names))
+            effects = tuple(n for n in names if n in set(picked))
         samples = _positive(
             extra.get("expected_samples", self.expected_samples), "extra.expected_samples", bad
         )
@@ -185,6 +270,7 @@ class ReplicationBattery:
             "reask": min(reask, participants),
             "chunk": chunk,
             "samples": samples,
+            "effects": effects,
         }
 
     def population_model(self, indices: range | list[int]) -> Population:
@@ -196,11 +282,16 @@ class ReplicationBattery:
     def run_unit(self, unit: Unit, engine: Engine) -> dict[str, pd.DataFrame]:
         """Interview one chunk: the ``answers`` and ``participants`` tables."""
         p = unit.params
-        population = self.population_model(range(int(p["start"]), int(p["stop"])))
+        effects = self.effects
+        if "effects" in p:
+            effects = tuple(e for e in self.effects if e.name in set(p["effects"]))
+        population = Population(
+            self.population, {e.name: e.condition_names for e in effects}, range_list(p)
+        )
         answers = interview(
             engine,
             population.participants,
-            self.effects,
+            effects,
             seed=self.seed,
             mode=str(p["mode"]),
             persona=bool(p["persona"]),
@@ -220,9 +311,20 @@ class ReplicationBattery:
             "title": self.title,
             "effects": [e.name for e in self.effects],
             "population_seed": self.population.seed,
+            "variance": {
+                "participants": self.reask,
+                "share": self.reask_share,
+                "min_participants": self.reask_from,
+                "runs": self.runs,
+            },
             # TOML dates have no JSON form: recorded as text (no battery field uses them).
             "files": json.loads(json.dumps(dict(self.files), default=str)),
         }
+
+
+def range_list(params: Mapping[str, Any]) -> list[int]:
+    """The participant indices of a unit: ``start`` to ``stop - 1``."""
+    return list(range(int(params["start"]), int(params["stop"])))
 
 
 def _positive(value: Any, option: str, bad: Any, minimum: int = 1) -> int:
@@ -331,7 +433,18 @@ def build(directory: Path, files: Mapping[str, Any]) -> ReplicationBattery:
     )
     variance = check.table(data.get("variance", {}), "variance") or {}
     check.keys(variance, "variance", _VARIANCE_KEYS)
-    reask = check.integer(variance.get("participants", 8), "variance.participants", minimum=0)
+    reask = None
+    if "participants" in variance:
+        reask = check.integer(variance["participants"], "variance.participants", minimum=0)
+        for key in ("share", "min_participants"):
+            if key in variance:
+                check.add(f"variance.{key}", "give either participants (a fixed R) or " + key)
+    share = check.number(variance.get("share", DEFAULT_REASK_SHARE), "variance.share", minimum=0)
+    if share is not None and share > 1:
+        check.add("variance.share", f"must be <= 1, got {share:g}")
+    reask_from = check.integer(
+        variance.get("min_participants", DEFAULT_REASK_FROM), "variance.min_participants", minimum=0
+    )
     runs = check.integer(variance.get("runs", 3), "variance.runs", minimum=1)
 
     population = None
@@ -356,10 +469,12 @@ def build(directory: Path, files: Mapping[str, Any]) -> ReplicationBattery:
                 effects.append(effect)
                 if population is not None:
                     _check_only(effect, population, effect_check)
+    designs = _designs(data.get("designs", {}), [e.name for e in effects], check)
     issues.raise_if_any()
     assert population is not None and participants is not None and mode is not None
     assert seed is not None and chunk is not None and n_ctx is not None and name is not None
-    assert samples is not None and reask is not None and runs is not None
+    assert samples is not None and runs is not None
+    assert share is not None and reask_from is not None
     return ReplicationBattery(
         directory=directory,
         title=title,
@@ -376,7 +491,37 @@ def build(directory: Path, files: Mapping[str, Any]) -> ReplicationBattery:
         reask=reask,
         runs=runs,
         files=dict(files),
+        reask_share=share,
+        reask_from=reask_from,
+        designs=designs,
     )
+
+
+def _designs(value: Any, effects: list[str], check: FileChecker) -> dict[str, Design]:
+    """``[designs.<name>]``: named sizes, each with optional participants, effects, chunk."""
+    out: dict[str, Design] = {}
+    tables = check.table(value, "designs") or {}
+    for name, entry in tables.items():
+        path = join("designs", name)
+        table = check.table(entry, path)
+        if table is None:
+            continue
+        check.keys(table, path, _DESIGN_KEYS)
+        m = table.get("participants")
+        if m is not None:
+            m = check.integer(m, join(path, "participants"), minimum=_MIN_PARTICIPANTS)
+        chunk = table.get("chunk")
+        if chunk is not None:
+            chunk = check.integer(chunk, join(path, "chunk"), minimum=1)
+        picked = None
+        if "effects" in table:
+            names = check.strings(table["effects"], join(path, "effects"), minimum=1)
+            for i, effect in enumerate(names or []):
+                if effect not in effects:
+                    check.add(join(join(path, "effects"), i), unknown("effect", effect, effects))
+            picked = tuple(names) if names is not None else None
+        out[str(name)] = Design(str(name), m, picked, chunk)
+    return out
 
 
 def _check_only(effect: Effect, population: PopulationSpec, check: FileChecker) -> None:
