@@ -266,7 +266,7 @@ def test_plan_chunks_participants_per_model(battery):
         "smollm2-135m-instruct-p0004-0004",
     ]
     units = battery.plan(
-        RunOptions(participants=20, models=("a", "dir/b.gguf"), seeds=2, extra={"chunk": 8})
+        RunOptions(participants=20, models=("a", "dir/b.gguf"), extra={"chunk": 8, "reask_runs": 2})
     )
     assert [u.unit_id for u in units[:3]] == ["a-p0000-0007", "a-p0008-0015", "a-p0016-0019"]
     assert units[3].unit_id == "b.gguf-p0000-0007" and units[3].model == "dir/b.gguf"
@@ -274,14 +274,14 @@ def test_plan_chunks_participants_per_model(battery):
         "mode": "sampled",
         "persona": True,
         "runs": 2,
-        "reask": 8,
+        "reask": 4,
         "samples": 5,
         "start": 0,
         "stop": 8,
     }
     bare = battery.plan(RunOptions(participants=4, no_persona=True, mode="expected"))
     assert bare[0].params["persona"] is False and bare[0].params["mode"] == "expected"
-    assert bare[0].params["reask"] == 4
+    assert bare[0].params["reask"] == 0  # M = 4 is below the re-asking threshold
 
 
 # --------------------------------------------------------------------------- interview (fake ask)
