@@ -513,7 +513,7 @@ def build(directory: Path, files: Mapping[str, Any]) -> ReplicationBattery:
             effect = _validated(EffectFile, files[rel], str(directory / rel), context, issues)
             if effect is not None:
                 effects.append(effect_of(effect, directory / rel))
-    names = [e.name for e in effects]
+    names = [Path(rel).stem for rel in files if rel.startswith(f"{effects_dir}/")]
     for design, entry in spec.designs.items() if spec is not None else ():
         for i, effect in enumerate(entry.effects or ()):
             if effect not in names:
