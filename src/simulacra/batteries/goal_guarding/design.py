@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from simulacra.batteries.base import RunOptions, Unit
@@ -325,6 +325,7 @@ def chosen_tasks(
         return design.tasks
     import difflib
 
+    label = next((n for n, d in spec.designs.items() if d is design), "")
     problems = []
     for name in names:
         if name not in design.tasks:
@@ -335,7 +336,7 @@ def chosen_tasks(
                 ScenarioIssue(
                     "run options",
                     "--tasks",
-                    f"design {design.name!r} has no task {name!r} (its tasks: {known}){hint}",
+                    f"design {label!r} has no task {name!r} (its tasks: {known}){hint}",
                 )
             )
     if problems:
@@ -347,7 +348,7 @@ def unit_design(design: DesignSpec, tasks: Sequence[str] | None) -> DesignSpec:
     """The design restricted to a unit's ``tasks`` (the whole design when None)."""
     if tasks is None:
         return design
-    return replace(design, tasks=tuple(tasks))
+    return design.model_copy(update={"tasks": tuple(tasks)})
 
 
 # --------------------------------------------------------------------------- neutral text
