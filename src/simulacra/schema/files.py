@@ -23,6 +23,7 @@ KINDS: dict[str, str] = {
     "scenario": "simulacra.scenario.schema:ScenarioFile",
     "vector_spec": "simulacra.vectors.spec:ExtractionSpec",
     "role_set": "simulacra.vectors.spec:RoleSet",
+    "stability": "simulacra.batteries.stability.schema:StabilityFile",
 }
 """File kind -> ``module:Model`` of the table at the top of such a file."""
 
