@@ -32,6 +32,7 @@ __all__ = ["KINDS", "Battery", "RunOptions", "Unit"]
 KINDS: dict[str, str] = {
     "goal_guarding": "simulacra.batteries.goal_guarding",
     "replication": "simulacra.batteries.replication",
+    "stability": "simulacra.batteries.stability",
 }
 """``battery.toml`` ``kind`` -> the module implementing that kind of battery."""
 

@@ -28,6 +28,7 @@ KINDS: dict[str, str] = {
     "replication": "simulacra.batteries.replication.battery:BatteryFile",
     "effect": "simulacra.batteries.replication.effects:EffectFile",
     "population": "simulacra.batteries.replication.population:PopulationFile",
+    "stability": "simulacra.batteries.stability.schema:StabilityFile",
 }
 """File kind -> ``module:Model`` of the table at the top of such a file."""
 
