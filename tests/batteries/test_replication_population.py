@@ -108,3 +108,14 @@ def test_the_weights_form_matches_given_and_the_parent_comes_first():
     assert issues(data) == [
         ("attributes.work.given", "'age' is declared after 'work'; declare it first")
     ]
+
+
+def test_an_attribute_name_is_a_name():
+    data = {**WORK_GIVEN_AGE, "template": "You are {age}.", "attributes": {}}
+    data["attributes"] = {
+        "age": WORK_GIVEN_AGE["attributes"]["age"],
+        "a b": {"values": ["x"], "weights": [1]},
+    }
+    assert issues(data) == [
+        ('attributes."a b"', "invalid name \"a b\": use only letters, digits, '_' and '-'")
+    ]

@@ -27,7 +27,6 @@ Schema::
 
 from __future__ import annotations
 
-import re
 import string
 import zlib
 from collections.abc import Mapping, Sequence
@@ -54,7 +53,6 @@ from simulacra.schema import (
     unknown_name,
     with_problems,
 )
-from simulacra.schema.model import NAME_PATTERN
 from simulacra.simulation.simulacrum import Simulacrum
 
 __all__ = [
@@ -342,7 +340,7 @@ class PopulationFile(SchemaModel):
     """The population's seed."""
     template: Text
     """The backstory, with {attribute} placeholders."""
-    attributes: Annotated[dict[str, AttributeEntry], Expect(type="a table of attributes")]
+    attributes: Annotated[dict[Name, AttributeEntry], Expect(type="a table of attributes")]
     """The attributes, in file order ([attributes.NAME] tables)."""
 
     @model_validator(mode="wrap")
@@ -370,11 +368,6 @@ class PopulationFile(SchemaModel):
     @field_validator("attributes")
     @classmethod
     def _names(cls, attributes: dict[str, AttributeEntry], info: ValidationInfo) -> Any:
-        fail(
-            ((name,), f"invalid name {name!r}: use only letters, digits, '_' and '-'")
-            for name in attributes
-            if not re.fullmatch(NAME_PATTERN, name)
-        )
         known: dict[str, list[str]] = {}
         for name, entry in attributes.items():
             fail(_parent(name, entry, known, list(attributes)))
