@@ -95,6 +95,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
 
+    from simulacra.sweep.progress import Heartbeat
+
+    heartbeat = Heartbeat(enabled=not args.quiet)
+
     def progress(model: object) -> None:
         speaker = model.last_speaker
         text = model.history[-1].text
@@ -104,8 +108,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
+        if model.turn >= turns:
+            heartbeat.step("writing the run directory", False)
 
-    result = run(scenario, seed=seed, progress=None if args.quiet else progress)
+    heartbeat.step("loading the model and starting the dialogue", False)
+    with heartbeat:
+        result = run(
+            scenario,
+            seed=seed,
+            progress=None if args.quiet else progress,
+            status=None if args.quiet else heartbeat.step,
+        )
     result.save(out, overwrite=args.overwrite)
     elapsed = time.perf_counter() - started
     print(f"\n{'agent':<12} {'MAP (first -> last)':<32} {'normalised entropy':>20}")

@@ -8,11 +8,12 @@ tasks of the same kind, for batteries whose units differ in size).
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import TextIO
 
-__all__ = ["Progress", "duration", "eta_by_kind"]
+__all__ = ["Heartbeat", "Progress", "duration", "eta_by_kind"]
 
 
 class Progress:
@@ -94,6 +95,68 @@ class Progress:
         if self.enabled and self.tty:
             self.stream.write("\n")
             self.stream.flush()
+
+
+class Heartbeat:
+    """Status lines for a long computation: each step announced, long ones re-announced.
+
+    :meth:`step` prints its line at once and starts the clock; while that step runs
+    longer than ``every`` seconds a background thread prints ``... <line> (still
+    running, 20s)`` every ``every`` seconds, so no step is silent for long. Use it as
+    a context manager (the thread stops on exit).
+
+    Args:
+        stream: where to write; stderr by default.
+        every: seconds between reminders of a step still running.
+        enabled: print nothing when False.
+    """
+
+    def __init__(
+        self, stream: TextIO | None = None, *, every: float = 10.0, enabled: bool = True
+    ) -> None:
+        self.stream = stream or sys.stderr
+        self.every = every
+        self.enabled = enabled
+        self._line = ""
+        self._since = self._reminded = time.perf_counter()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def step(self, line: str, announce: bool = True) -> None:
+        """Start a step: print ``line`` now (unless ``announce`` is False) and time it."""
+        with self._lock:
+            self._line = line
+            self._since = self._reminded = time.perf_counter()
+        if announce:
+            self._write(f"  {line}")
+
+    def _write(self, text: str) -> None:
+        if self.enabled:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(min(1.0, self.every / 4)):
+            with self._lock:
+                now = time.perf_counter()
+                due = bool(self._line) and now - self._reminded >= self.every
+                if due:
+                    self._reminded = now
+                line, elapsed = self._line, now - self._since
+            if due:
+                self._write(f"  ... {line} (still running, {duration(elapsed)})")
+
+    def __enter__(self) -> Heartbeat:
+        if self.enabled:
+            self._thread = threading.Thread(target=self._watch, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 def eta_by_kind(
