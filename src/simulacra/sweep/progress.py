@@ -1,12 +1,18 @@
-"""A one-line progress display over many tasks: done, failed, remaining, ETA."""
+"""A one-line progress display over many tasks: done, failed, remaining, ETA.
+
+The ETA is the elapsed time per finished task times the tasks left, unless the
+caller passes its own estimate (:func:`eta_by_kind`: the mean time of finished
+tasks of the same kind, for batteries whose units differ in size).
+"""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import TextIO
 
-__all__ = ["Progress", "duration"]
+__all__ = ["Progress", "duration", "eta_by_kind"]
 
 
 class Progress:
@@ -21,6 +27,8 @@ class Progress:
         enabled: Draw nothing when False.
         stream: Where to draw; stderr by default.
         label: The word the line starts with (``sweep``, ``battery``).
+        eta: Seconds left, estimated by the caller (None: unknown); default: the
+            elapsed time per task run in this call times the tasks left.
     """
 
     def __init__(
@@ -31,8 +39,10 @@ class Progress:
         enabled: bool,
         stream: TextIO | None = None,
         label: str = "sweep",
+        eta: Callable[[], float | None] | None = None,
     ) -> None:
         self.label = label
+        self.eta = eta
         self.total = total
         self.skipped = skipped
         self.done = 0
@@ -64,8 +74,12 @@ class Progress:
             f"failed {self.failed}  remaining {remaining}"
         )
         ran = self.done + self.failed
-        if ran and remaining:
+        eta: float | None = None
+        if self.eta is not None and remaining:
+            eta = self.eta()
+        elif ran and remaining:
             eta = (time.perf_counter() - self.started) / ran * remaining
+        if eta is not None:
             line += f"  eta {duration(eta)}"
         if self.tty:
             pad = max(0, self._width - len(line))
@@ -80,6 +94,42 @@ class Progress:
         if self.enabled and self.tty:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def eta_by_kind(
+    finished: Iterable[tuple[Hashable, Hashable, float]],
+    remaining: Sequence[tuple[Hashable, Hashable]],
+    workers: int = 1,
+) -> float | None:
+    """Seconds left, from the wall times of every finished task, kind by kind.
+
+    A remaining task of (group, kind) is expected to take the mean time of the
+    finished tasks of that group and kind; failing that, of that kind in any group
+    (another model, say); failing that, the slowest mean of any finished kind (a
+    first cheap task does not make the rest look cheap).
+
+    Args:
+        finished: ``(group, kind, wall_s)`` of each finished task, including those
+            finished before a resume.
+        remaining: ``(group, kind)`` of each task left.
+        workers: tasks run at once.
+
+    Returns:
+        The estimate in seconds, or None when no task has finished yet.
+    """
+    by_key: dict[tuple[Hashable, Hashable], list[float]] = {}
+    by_kind: dict[Hashable, list[float]] = {}
+    for group, kind, wall_s in finished:
+        by_key.setdefault((group, kind), []).append(float(wall_s))
+        by_kind.setdefault(kind, []).append(float(wall_s))
+    if not by_kind:
+        return None
+    slowest = max(sum(times) / len(times) for times in by_kind.values())
+    total = 0.0
+    for group, kind in remaining:
+        times = by_key.get((group, kind)) or by_kind.get(kind)
+        total += sum(times) / len(times) if times else slowest
+    return total / max(1, workers)
 
 
 def duration(seconds: float) -> str:
