@@ -80,7 +80,9 @@ def plan_units(spec: StabilitySpec, options: RunOptions) -> list[Unit]:
             the battery's), ``seeds`` (default the design's).
 
     Returns:
-        One unit per model × source × persona × pressure × paraphrase × seed × capping.
+        One unit per model × source × persona × pressure × paraphrase × seed × capping,
+        replicates (seed, paraphrase) outermost within a model, so that a run stopped
+        early holds complete crosses of the conditions.
 
     Raises:
         ScenarioError: an unknown design, seeds below 1, or an option of another kind.
@@ -112,14 +114,19 @@ def plan_units(spec: StabilitySpec, options: RunOptions) -> list[Unit]:
         slugs[model] = slug
     max_tokens = design.max_tokens or spec.file.dialogue.max_tokens
     units = []
+    # replicates outermost: a run stopped early holds whole crosses of conditions
     for model in models:
-        for capping in design.capping:
-            for source in design.sources:
-                personas = [DEFAULT_IDENTITY] if source == "none" else design_personas(spec, design)
-                for persona in personas:
+        for seed in range(seeds):
+            for paraphrase in range(design.paraphrases):
+                for capping in design.capping:
                     for pressure in design_pressures(spec, design):
-                        for paraphrase in range(design.paraphrases):
-                            for seed in range(seeds):
+                        for source in design.sources:
+                            personas = (
+                                [DEFAULT_IDENTITY]
+                                if source == "none"
+                                else design_personas(spec, design)
+                            )
+                            for persona in personas:
                                 unit_id = (
                                     f"{slugs[model]}.{source}.{persona}.{pressure}."
                                     f"p{paraphrase}.s{seed}.cap-{capping}"
