@@ -130,6 +130,18 @@ def test_replication_verdicts_count_effects_and_explain_no_reasking():
     assert off[-1].endswith("re-ask runs = 1 (--reask-runs)")
 
 
+def test_replication_verdicts_judge_main_rows_and_quote_the_d_reason():
+    main = _effect(
+        "cov",
+        reason="d: no spread in either group: every score is 1; target_d: no target",
+        level="",
+    )
+    subgroups = [_effect("cov", level=level, moderator="politics") for level in ("a", "b")]
+    lines = replication_verdicts(pd.DataFrame([main, *subgroups]))
+    assert lines[0] == "m: 0 of 1 effects have a d; 0 replicated (same sign, significant)"
+    assert lines[1] == "m: cov: d undefined: no spread in either group: every score is 1"
+
+
 # --------------------------------------------------------------------------- runs and sweeps
 
 

@@ -196,7 +196,8 @@ def d_reason(row: Mapping[str, Any]) -> str:
         return ""
     given = row.get("reason")
     if isinstance(given, str) and given:
-        return given
+        parts = [p.removeprefix("d: ") for p in given.split("; ") if p.startswith("d: ")]
+        return parts[0] if parts else given
     n = row.get("n")
     unparsed = int(float(row["unparsed"])) if _finite(row.get("unparsed")) else 0
     parsed = f" ({unparsed} answers unparsed)" if unparsed else ""
@@ -230,6 +231,8 @@ def replication_verdicts(
         significant), each effect without a d with its reason, and why nobody was
         re-asked when the variance decomposition is empty.
     """
+    if "level" in summary:  # main rows only: subgroup rows are not effects
+        summary = summary[summary["level"].fillna("").astype(str) == ""]
     if summary.empty:
         return ["replication: no effects to judge"]
     lines: list[str] = []

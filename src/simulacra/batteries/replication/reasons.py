@@ -84,8 +84,11 @@ def _variance_reason(row: Mapping[str, Any], runs: int, scored: int) -> str:
     reasked = int(row["reasked"])
     if reasked == 0:
         if runs <= 1:
-            return "nobody re-asked (one answer run: --seeds 1 or variance.runs = 1)"
-        return "nobody re-asked (no re-asked participant had scores for this effect)"
+            return (
+                "nobody re-asked: every answer is from run 0 (re-asking off: R = 0, "
+                "--reask-runs 1, or M below [variance] min_participants)"
+            )
+        return "nobody re-asked for this effect (no re-asked participant had scores for it)"
     var_run, var_persona = float(row["var_run"]), float(row["var_persona"])
     if var_run == 0 and var_persona == 0:
         return f"no spread among the {reasked} re-asked participants' answers"
@@ -113,7 +116,7 @@ def main_row_reason(
         has_target: whether the effect file gives a ``[target]``.
         exploratory: whether the effect is exploratory.
         unparsed: unparsed numeric answers in run 0 (they leave scores out).
-        runs: the answer runs of the re-asked participants (1: nobody re-asked).
+        runs: the answer runs in the model's answers (1: nobody was re-asked).
         scored: the re-asked participants with at least one score.
 
     Returns:
