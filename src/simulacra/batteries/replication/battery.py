@@ -329,12 +329,13 @@ class ReplicationBattery:
         chunk = _positive(extra.get("chunk", design.chunk or self.chunk), "extra.chunk", bad)
         names = [e.name for e in self.effects]
         picked = extra.get("effects", design.effects)
+        where = "--effects" if "effects" in extra else f"designs.{design.name}.effects"
         if picked is None:
             effects = tuple(names)
         else:
             for name in picked:
                 if name not in names:
-                    bad("--effects", unknown_name("effect", str(name), names))
+                    bad(where, unknown_name("effect", str(name), names))
             effects = tuple(n for n in names if n in set(picked))
         samples = _positive(
             extra.get("expected_samples", self.expected_samples), "extra.expected_samples", bad
@@ -513,12 +514,8 @@ def build(directory: Path, files: Mapping[str, Any]) -> ReplicationBattery:
             effect = _validated(EffectFile, files[rel], str(directory / rel), context, issues)
             if effect is not None:
                 effects.append(effect_of(effect, directory / rel))
-    names = [Path(rel).stem for rel in files if rel.startswith(f"{effects_dir}/")]
-    for design, entry in spec.designs.items() if spec is not None else ():
-        for i, effect in enumerate(entry.effects or ()):
-            if effect not in names:
-                where = f"designs.{design}.effects[{i}]"
-                issues.append(ScenarioIssue(source, where, unknown_name("effect", effect, names)))
+    # a design's effect names are checked when it is run (settings): a copy of the battery
+    # with fewer effect files stays valid while it does not use the design
     if issues:
         raise ScenarioError(issues)
     assert spec is not None and population is not None
