@@ -249,12 +249,13 @@ class ReplicationBattery:
         chunk = _positive(extra.get("chunk", design.chunk or self.chunk), "extra.chunk", bad)
         names = [e.name for e in self.effects]
         picked = extra.get("effects", design.effects)
+        where = "--effects" if "effects" in extra else f"designs.{design.name}.effects"
         if picked is None:
             effects = tuple(names)
         else:
             for name in picked:
                 if name not in names:
-                    bad("--effects", unknown("effect", str(name), names))
+                    bad(where, unknown("effect", str(name), names))
             effects = tuple(n for n in names if n in set(picked))
         samples = _positive(
             extra.get("expected_samples", self.expected_samples), "extra.expected_samples", bad
@@ -469,7 +470,7 @@ def build(directory: Path, files: Mapping[str, Any]) -> ReplicationBattery:
                 effects.append(effect)
                 if population is not None:
                     _check_only(effect, population, effect_check)
-    designs = _designs(data.get("designs", {}), [e.name for e in effects], check)
+    designs = _designs(data.get("designs", {}), check)
     issues.raise_if_any()
     assert population is not None and participants is not None and mode is not None
     assert seed is not None and chunk is not None and n_ctx is not None and name is not None
@@ -497,7 +498,7 @@ def build(directory: Path, files: Mapping[str, Any]) -> ReplicationBattery:
     )
 
 
-def _designs(value: Any, effects: list[str], check: FileChecker) -> dict[str, Design]:
+def _designs(value: Any, check: FileChecker) -> dict[str, Design]:
     """``[designs.<name>]``: named sizes, each with optional participants, effects, chunk."""
     out: dict[str, Design] = {}
     tables = check.table(value, "designs") or {}
@@ -515,10 +516,9 @@ def _designs(value: Any, effects: list[str], check: FileChecker) -> dict[str, De
             chunk = check.integer(chunk, join(path, "chunk"), minimum=1)
         picked = None
         if "effects" in table:
+            # names are checked when the design is run (settings), so that a copy of the
+            # battery with fewer effect files stays valid while it does not use the design
             names = check.strings(table["effects"], join(path, "effects"), minimum=1)
-            for i, effect in enumerate(names or []):
-                if effect not in effects:
-                    check.add(join(join(path, "effects"), i), unknown("effect", effect, effects))
             picked = tuple(names) if names is not None else None
         out[str(name)] = Design(str(name), m, picked, chunk)
     return out
