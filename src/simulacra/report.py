@@ -539,7 +539,7 @@ def _verdicts(kind: str, figdir: Path, facts: dict[str, object]) -> list[str]:
         return []
     summary = pd.read_csv(summary_path)
     if kind in ("run", "sweep"):
-        lines = verdicts.collapse_verdicts(summary)
+        lines = verdicts.collapse_verdicts(summary, kind)
     elif kind == "goal_guarding":
         path = figdir / "beliefs_summary.csv"
         beliefs = pd.read_csv(path) if path.is_file() else None

@@ -159,3 +159,14 @@ def test_collapse_verdicts_count_collapsed_and_flat_groups():
     assert "fewer than 3 runs" in lines[-1]
     flat = collapse_verdicts(summary.assign(final_entropy_mean=0.99))
     assert any("nothing moved" in line and "per_token" in line for line in flat)
+
+
+def test_a_single_run_speaks_of_agents_without_a_few_runs_warning():
+    summary = pd.DataFrame(
+        {"agent": ["a", "b"], "final_entropy_mean": [0.2, 0.6], "few_runs": [True, True]}
+    )
+    lines = collapse_verdicts(summary, "run")
+    assert lines == [
+        "beliefs: 1 of 2 agents collapsed (final entropy < 0.5), 0 stayed flat (>= 0.95), "
+        "1 in between; final entropy 0.20 to 0.60"
+    ]

@@ -271,7 +271,7 @@ def test_many_mistakes_are_reported_together(tmp_path):
     directory = copy_battery(tmp_path)
     path = directory / "battery.toml"
     edit(path, 'kind = "goal_guarding"', 'kind = "goal_guarding"\nmodles = []')
-    edit(path, "beta = 1.0", "beta = -1.0")
+    edit(path, "beta = 0.2", "beta = -1.0")
     edit(path, "min_margin = 0.05", "min_margin = 0.7")
     edit(path, "turns = 4 ", 'turns = "four" ')
     edit(path, "neutral = [", 'neutral = ["{peer} is here",')

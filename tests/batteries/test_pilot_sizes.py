@@ -146,3 +146,15 @@ def test_cli_reask_runs_is_checked_as_a_count(tmp_path, capsys):
     status = main(["battery", "run", str(ML1), "--out", str(tmp_path / "o"), "--reask-runs", "0"])
     assert status == 2
     assert "--reask-runs" in capsys.readouterr().err
+
+
+def test_a_design_naming_a_missing_effect_fails_only_when_run(tmp_path):
+    import shutil
+
+    copy = tmp_path / "ml1"
+    shutil.copytree(ML1, copy)
+    (copy / "effects" / "gain_loss_framing.toml").unlink()
+    battery = validate_battery(copy)  # still valid: the design is not used
+    with pytest.raises(ScenarioError) as err:
+        battery.plan(RunOptions(design="smoke"))
+    assert "unknown effect 'gain_loss_framing'" in _issues(err)["designs.smoke.effects"]

@@ -56,12 +56,13 @@ def _interval(row: Mapping[str, Any], low: str = "ci_low", high: str = "ci_high"
 # --------------------------------------------------------------------------- runs and sweeps
 
 
-def collapse_verdicts(summary: pd.DataFrame) -> list[str]:
+def collapse_verdicts(summary: pd.DataFrame, kind: str = "sweep") -> list[str]:
     """How far beliefs collapsed, per group of a run's or sweep's ``summary.csv``.
 
     Args:
         summary: the collapse report's summary (``final_entropy_mean``, ``n_runs``,
             ``few_runs`` and the grouping columns, ``agent`` last).
+        kind: ``"run"`` (a group is an agent) or ``"sweep"`` (a grid point × agent).
 
     Returns:
         One line: how many groups collapsed (final normalised entropy below
@@ -75,7 +76,7 @@ def collapse_verdicts(summary: pd.DataFrame) -> list[str]:
     collapsed = int((final < COLLAPSED).sum())
     flat = int((final >= FLAT).sum())
     between = n - collapsed - flat
-    groups = "agent" if n == 1 else "groups (grid point x agent)"
+    groups = ("agent" if n == 1 else "agents") if kind == "run" else "groups (grid point x agent)"
     lines = [
         f"beliefs: {collapsed} of {n} {groups} collapsed (final entropy < {COLLAPSED}), "
         f"{flat} stayed flat (>= {FLAT}), {between} in between; "
@@ -86,7 +87,7 @@ def collapse_verdicts(summary: pd.DataFrame) -> list[str]:
             "nothing moved: check belief.beta and belief.normalize "
             "(per_token divides the evidence by the utterance length; docs/reading-the-report.md)"
         )
-    if "few_runs" in summary and summary["few_runs"].astype(bool).any():
+    if kind != "run" and "few_runs" in summary and summary["few_runs"].astype(bool).any():
         few = int(summary["few_runs"].astype(bool).sum())
         lines.append(f"{few} of {n} groups have fewer than 3 runs: their intervals are not shown")
     return lines
