@@ -34,6 +34,7 @@ import pandas as pd
 
 from simulacra.batteries.base import KINDS, Battery, RunOptions, Unit
 from simulacra.errors import ScenarioError, ScenarioIssue, SimulacraError
+from simulacra.instruments import asking
 from simulacra.llm.cache import get_engine
 from simulacra.llm.engine import default_threads
 from simulacra.simulation.results import (
@@ -300,6 +301,8 @@ def _config(battery: Battery, options: RunOptions, n_threads: int) -> dict[str, 
         "options": options.as_dict(),
         "n_threads": n_threads,
         "n_ctx": battery.n_ctx,
+        # How ask groups many respondents lays out the cache (see instruments.ask).
+        "ask_group_cells": asking.GROUP_CELLS,
     }
 
 
