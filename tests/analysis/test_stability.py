@@ -14,6 +14,7 @@ from simulacra.analysis.stability import (
     drift_reduction,
     half_life,
     half_lives,
+    line_retention,
     paired_contrast,
     paired_differences,
     percentile_interval,
@@ -258,3 +259,21 @@ def test_summary_reports_capping_drift_reduction_beside_the_anchor():
     assert len(rows) == 2
     assert rows.iloc[0]["estimate"] == pytest.approx(55.0)
     assert rows.iloc[1]["estimate"] == 55.0 and "anchor" in rows.iloc[1]["model"]
+
+
+def test_line_retention_is_the_softmax_of_one_line_per_token():
+    beliefs = pd.DataFrame(
+        {
+            "unit_id": ["u"] * 6,
+            "turn": [0, 0, 1, 1, 2, 2],
+            "candidate": ["a", "b"] * 3,
+            "assigned": [True, False] * 3,
+            "loglik": [np.nan, np.nan, -4.0, -8.0, np.nan, np.nan],
+        }
+    )
+    turns = pd.DataFrame({"unit_id": ["u"] * 3, "turn": [0, 1, 2], "n_tokens": [0, 2, 0]})
+    lines = line_retention(beliefs, turns, beta=1.0)
+    assert list(lines["turn"]) == [1]  # the empty reply of turn 2 carries no evidence
+    assert lines["line_retention"].iloc[0] == pytest.approx(1 / (1 + np.exp(-2)))
+    summed = line_retention(beliefs, turns, beta=0.5, per_token=False)
+    assert summed["line_retention"].iloc[0] == pytest.approx(1 / (1 + np.exp(-2)))

@@ -34,6 +34,7 @@ __all__ = [
     "drift_reduction",
     "half_life",
     "half_lives",
+    "line_retention",
     "paired_contrast",
     "paired_differences",
     "percentile_interval",
@@ -47,6 +48,7 @@ PAIR_KEYS: tuple[str, ...] = ("persona", "paraphrase", "seed")
 """What two dialogues of different conditions share to be paired."""
 SCORE_METRICS: tuple[str, ...] = (
     "retention",
+    "line_retention",
     "prompt_to_line",
     "line_to_line",
     "self_report",
@@ -267,14 +269,44 @@ def half_lives(turns: pd.DataFrame, settings: StabilitySettings) -> pd.DataFrame
     return pd.DataFrame(rows, columns=columns)
 
 
+def line_retention(
+    beliefs: pd.DataFrame, turns: pd.DataFrame, beta: float = 1.0, per_token: bool = True
+) -> pd.DataFrame:
+    """The mass on the assigned identity from each line alone (a uniform prior, no memory).
+
+    For reply ``t``: ``softmax_c(beta * log p(r_t | s_c, h_t) / n_t)`` (without ``/ n_t``
+    when ``per_token`` is false), read at the assigned identity. Unlike the
+    observer's cumulative posterior it reacts to the latest line only.
+
+    Returns:
+        Columns ``unit_id, turn, line_retention`` for the scored replies.
+    """
+    scored = beliefs[beliefs["turn"] > 0].merge(
+        turns[["unit_id", "turn", "n_tokens"]], on=["unit_id", "turn"]
+    )
+    scored = scored[(scored["n_tokens"] > 0) & scored["loglik"].notna()].copy()
+    scale = beta / scored["n_tokens"] if per_token else beta
+    scored["z"] = scored["loglik"] * scale
+    scored["z"] -= scored.groupby(["unit_id", "turn"])["z"].transform("max")
+    scored["w"] = np.exp(scored["z"])
+    scored["p"] = scored["w"] / scored.groupby(["unit_id", "turn"])["w"].transform("sum")
+    out = scored[scored["assigned"]][["unit_id", "turn", "p"]]
+    return out.rename(columns={"p": "line_retention"}).reset_index(drop=True)
+
+
 def dialogue_scores(
-    turns: pd.DataFrame, self_report: pd.DataFrame, qa: pd.DataFrame
+    turns: pd.DataFrame,
+    self_report: pd.DataFrame,
+    qa: pd.DataFrame,
+    lines: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per dialogue: its condition, pairing keys and scores.
 
     Scores (``docs/stability.md``):
 
     - ``retention``: the observer's mass on the assigned identity after the last turn;
+    - ``line_retention``: the mass from each line alone (:func:`line_retention`, given
+      as ``lines``), averaged over the pressure turns;
     - ``drift``: retention after the warm-up minus retention after the last turn;
     - ``prompt_to_line`` / ``line_to_line``: the per-token log-likelihood ratios,
       averaged over the pressure turns;
@@ -292,6 +324,14 @@ def dialogue_scores(
     out["drift"] = ref - last
     out["prompt_to_line"] = pressure["prompt_to_line"].mean()
     out["line_to_line"] = pressure["line_to_line"].mean()
+    if lines is not None and not lines.empty:
+        phase = turns[["unit_id", "turn", "phase"]]
+        at = lines.merge(phase, on=["unit_id", "turn"])
+        out["line_retention"] = (
+            at[at["phase"] == "pressure"].groupby("unit_id")["line_retention"].mean()
+        )
+    else:
+        out["line_retention"] = np.nan
     if not self_report.empty:
         final = self_report[
             self_report["turn"] == self_report.groupby("unit_id")["turn"].transform("max")
@@ -346,6 +386,7 @@ def summarize(
     self_report: pd.DataFrame,
     qa: pd.DataFrame,
     settings: StabilitySettings,
+    lines: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The summary table: one row per model × metric × condition.
 
@@ -358,7 +399,7 @@ def summarize(
     where the run has the levels they compare.
     """
     rows: list[dict] = []
-    scores = dialogue_scores(turns, self_report, qa)
+    scores = dialogue_scores(turns, self_report, qa, lines)
     for key, group in scores.groupby(list(CONDITION), sort=True):
         model, source, pressure, capping = key
         label = condition_label(source, pressure, capping)
