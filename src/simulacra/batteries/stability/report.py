@@ -85,9 +85,10 @@ def write_report(result: BatteryResult, figdir: str | os.PathLike[str]) -> list[
         dialogue_scores(turns, self_report, qa, lines), figdir / "dialogue_scores.csv", written
     )
     chance = float(turns["prior"].iloc[0]) if not turns.empty else None
+    horizon = float((turns["turns"] - turns["warmup"]).max()) if not turns.empty else None
     for name, fig in (
         ("retention_curves.png", plot_retention_curves(curves, chance)),
-        ("half_life_forest.png", plot_half_life_forest(summary)),
+        ("half_life_forest.png", plot_half_life_forest(summary, horizon)),
     ):
         path = figdir / name
         try:
