@@ -19,6 +19,7 @@ from simulacra.analysis.stability import (
     paired_differences,
     percentile_interval,
     retention_curves,
+    self_report_lift,
     summarize,
 )
 
@@ -277,3 +278,28 @@ def test_line_retention_is_the_softmax_of_one_line_per_token():
     assert lines["line_retention"].iloc[0] == pytest.approx(1 / (1 + np.exp(-2)))
     summed = line_retention(beliefs, turns, beta=0.5, per_token=False)
     assert summed["line_retention"].iloc[0] == pytest.approx(1 / (1 + np.exp(-2)))
+
+
+def test_self_report_lift_removes_the_option_preference():
+    turns = pd.DataFrame(
+        {
+            "unit_id": ["p", "n"],
+            "model": ["m", "m"],
+            "source": ["prompted", "none"],
+            "persona": ["mara", "default"],
+            "pressure": ["drop", "drop"],
+            "capping": ["off", "off"],
+            "paraphrase": [0, 0],
+            "seed": [0, 0],
+        }
+    )
+    rows = [
+        ("p", 0, "mara", 0.9),
+        ("p", 4, "mara", 0.7),
+        ("p", 4, "default", 0.3),
+        ("n", 4, "mara", 0.8),
+        ("n", 4, "default", 0.2),
+    ]
+    reports = pd.DataFrame(rows, columns=["unit_id", "turn", "candidate", "probability"])
+    lift = self_report_lift(turns, reports)
+    assert len(lift) == 1 and lift["lift"].iloc[0] == pytest.approx(-0.1)

@@ -39,6 +39,7 @@ __all__ = [
     "paired_differences",
     "percentile_interval",
     "retention_curves",
+    "self_report_lift",
     "summarize",
 ]
 
@@ -348,6 +349,35 @@ def dialogue_scores(
     return out.reset_index()
 
 
+def self_report_lift(turns: pd.DataFrame, self_report: pd.DataFrame) -> pd.DataFrame:
+    """How much a persona prompt raises the persona's self-report over no prompt at all.
+
+    For each dialogue of a source other than ``none``: P(its persona's option) at the
+    last probe minus the same option's probability in the ``none`` dialogue of the
+    same model, pressure, capping, paraphrase and seed. It removes the model's
+    preference among the option texts, which the raw self-report carries.
+
+    Returns:
+        Columns ``model, source, pressure, capping, persona, paraphrase, seed, lift``.
+    """
+    keys = ["model", "pressure", "capping", "paraphrase", "seed"]
+    columns = ["model", "source", "pressure", "capping", "persona", "paraphrase", "seed", "lift"]
+    if self_report.empty:
+        return pd.DataFrame(columns=columns)
+    units = turns.groupby("unit_id")[[*keys, "source", "persona"]].first().reset_index()
+    last = self_report.groupby("unit_id")["turn"].transform("max")
+    final = self_report[self_report["turn"] == last][["unit_id", "candidate", "probability"]]
+    final = final.merge(units, on="unit_id")
+    persona = final[(final["source"] != "none") & (final["candidate"] == final["persona"])]
+    bare = final[final["source"] == "none"][[*keys, "candidate", "probability"]]
+    joined = persona.merge(
+        bare.rename(columns={"candidate": "persona", "probability": "bare"}),
+        on=[*keys, "persona"],
+    )
+    joined["lift"] = joined["probability"] - joined["bare"]
+    return joined[columns].reset_index(drop=True)
+
+
 def paired_differences(
     scores: pd.DataFrame, metric: str, column: str, a: object, b: object, keys: Sequence[str]
 ) -> np.ndarray:
@@ -392,6 +422,7 @@ def summarize(
 
     Metrics: every score of :data:`SCORE_METRICS` per condition, ``half_life``;
     ``pressure_effect`` (retention under a pressure minus under ``none``, paired);
+    ``self_report_lift`` (:func:`self_report_lift`, paired against source ``none``);
     ``source_contrast`` (retention of one source minus a later one in
     ``prompted_steered, steered, prompted, none``, paired); ``model_contrast``
     (first model minus each other, paired; ``model`` reads ``"A - B"``) and
@@ -438,6 +469,14 @@ def summarize(
                 )
                 label = condition_label(f"{a} - {b}", pressure, capping)
                 rows.append(_row(model, "source_contrast", label, stats, int(d.size)))
+    lift = self_report_lift(turns, self_report)
+    for (model, source, pressure, capping), group in lift.groupby(
+        ["model", "source", "pressure", "capping"]
+    ):
+        d = group["lift"].to_numpy(float)
+        stats = paired_contrast(d, settings, settings.rng("lift", model, source, pressure, capping))
+        label = condition_label(f"{source} - none", pressure, capping)
+        rows.append(_row(model, "self_report_lift", label, stats, int(d.size)))
     models = list(dict.fromkeys(scores["model"]))
     for other in models[1:]:
         pair = ("source", "pressure", "capping", *PAIR_KEYS)
