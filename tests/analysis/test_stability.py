@@ -230,6 +230,11 @@ def test_summary_has_every_metric_and_the_contrasts():
         & (summary["condition"] == "prompted / drop - none")
     ].iloc[0]
     assert effect["estimate"] == pytest.approx(0.6 * 0.5**4 - 0.6) and effect["ci_high"] < 0
+    ptl = summary[
+        (summary["metric"] == "pressure_effect_prompt_to_line")
+        & (summary["condition"] == "prompted / drop - none")
+    ].iloc[0]
+    assert ptl["estimate"] == 0.0 and ptl["n"] == 4  # prompt-to-line is 0.5 in both
     contrast = summary[
         (summary["metric"] == "source_contrast")
         & (summary["condition"] == "prompted - none / drop")

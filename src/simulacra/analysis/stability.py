@@ -71,6 +71,11 @@ ABDULHAI_REDUCTION = 55.0
 """Abdulhai et al. (2025): multi-turn RL cut persona inconsistency "by over 55%"."""
 SOURCE_ORDER: tuple[str, ...] = ("prompted_steered", "steered", "prompted", "none")
 BASELINE_PRESSURE = "none"
+PRESSURE_EFFECTS = {
+    "retention": "pressure_effect",
+    "prompt_to_line": "pressure_effect_prompt_to_line",
+}
+"""Scores compared between each pressure and ``none``, and the metric each becomes."""
 
 
 @dataclass(frozen=True)
@@ -421,7 +426,8 @@ def summarize(
     """The summary table: one row per model × metric × condition.
 
     Metrics: every score of :data:`SCORE_METRICS` per condition, ``half_life``;
-    ``pressure_effect`` (retention under a pressure minus under ``none``, paired);
+    ``pressure_effect`` (retention under a pressure minus under ``none``, paired) and
+    ``pressure_effect_prompt_to_line`` (the same for prompt-to-line);
     ``self_report_lift`` (:func:`self_report_lift`, paired against source ``none``);
     ``source_contrast`` (retention of one source minus a later one in
     ``prompted_steered, steered, prompted, none``, paired); ``model_contrast``
@@ -449,14 +455,17 @@ def summarize(
         for pressure in pressures:
             if pressure == BASELINE_PRESSURE:
                 continue
-            d = paired_differences(
-                group, "retention", "pressure", pressure, BASELINE_PRESSURE, PAIR_KEYS
-            )
-            stats = paired_contrast(
-                d, settings, settings.rng("pressure", model, source, capping, pressure)
-            )
             label = condition_label(source, f"{pressure} - {BASELINE_PRESSURE}", capping)
-            rows.append(_row(model, "pressure_effect", label, stats, int(d.size)))
+            for score, metric in PRESSURE_EFFECTS.items():
+                d = paired_differences(
+                    group, score, "pressure", pressure, BASELINE_PRESSURE, PAIR_KEYS
+                )
+                if np.isnan(d).all():
+                    continue
+                stats = paired_contrast(
+                    d, settings, settings.rng(metric, model, source, capping, pressure)
+                )
+                rows.append(_row(model, metric, label, stats, int((~np.isnan(d)).sum())))
     for (model, pressure, capping), group in scores.groupby(["model", "pressure", "capping"]):
         sources = _ordered(sorted(set(group["source"])), SOURCE_ORDER)
         keys = ("paraphrase", "seed")  # the source none has no persona of its own
