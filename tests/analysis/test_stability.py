@@ -14,10 +14,12 @@ from simulacra.analysis.stability import (
     drift_reduction,
     half_life,
     half_lives,
+    line_retention,
     paired_contrast,
     paired_differences,
     percentile_interval,
     retention_curves,
+    self_report_lift,
     summarize,
 )
 
@@ -228,6 +230,11 @@ def test_summary_has_every_metric_and_the_contrasts():
         & (summary["condition"] == "prompted / drop - none")
     ].iloc[0]
     assert effect["estimate"] == pytest.approx(0.6 * 0.5**4 - 0.6) and effect["ci_high"] < 0
+    ptl = summary[
+        (summary["metric"] == "pressure_effect_prompt_to_line")
+        & (summary["condition"] == "prompted / drop - none")
+    ].iloc[0]
+    assert ptl["estimate"] == 0.0 and ptl["n"] == 4  # prompt-to-line is 0.5 in both
     contrast = summary[
         (summary["metric"] == "source_contrast")
         & (summary["condition"] == "prompted - none / drop")
@@ -258,3 +265,46 @@ def test_summary_reports_capping_drift_reduction_beside_the_anchor():
     assert len(rows) == 2
     assert rows.iloc[0]["estimate"] == pytest.approx(55.0)
     assert rows.iloc[1]["estimate"] == 55.0 and "anchor" in rows.iloc[1]["model"]
+
+
+def test_line_retention_is_the_softmax_of_one_line_per_token():
+    beliefs = pd.DataFrame(
+        {
+            "unit_id": ["u"] * 6,
+            "turn": [0, 0, 1, 1, 2, 2],
+            "candidate": ["a", "b"] * 3,
+            "assigned": [True, False] * 3,
+            "loglik": [np.nan, np.nan, -4.0, -8.0, np.nan, np.nan],
+        }
+    )
+    turns = pd.DataFrame({"unit_id": ["u"] * 3, "turn": [0, 1, 2], "n_tokens": [0, 2, 0]})
+    lines = line_retention(beliefs, turns, beta=1.0)
+    assert list(lines["turn"]) == [1]  # the empty reply of turn 2 carries no evidence
+    assert lines["line_retention"].iloc[0] == pytest.approx(1 / (1 + np.exp(-2)))
+    summed = line_retention(beliefs, turns, beta=0.5, per_token=False)
+    assert summed["line_retention"].iloc[0] == pytest.approx(1 / (1 + np.exp(-2)))
+
+
+def test_self_report_lift_removes_the_option_preference():
+    turns = pd.DataFrame(
+        {
+            "unit_id": ["p", "n"],
+            "model": ["m", "m"],
+            "source": ["prompted", "none"],
+            "persona": ["mara", "default"],
+            "pressure": ["drop", "drop"],
+            "capping": ["off", "off"],
+            "paraphrase": [0, 0],
+            "seed": [0, 0],
+        }
+    )
+    rows = [
+        ("p", 0, "mara", 0.9),
+        ("p", 4, "mara", 0.7),
+        ("p", 4, "default", 0.3),
+        ("n", 4, "mara", 0.8),
+        ("n", 4, "default", 0.2),
+    ]
+    reports = pd.DataFrame(rows, columns=["unit_id", "turn", "candidate", "probability"])
+    lift = self_report_lift(turns, reports)
+    assert len(lift) == 1 and lift["lift"].iloc[0] == pytest.approx(-0.1)

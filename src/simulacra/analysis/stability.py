@@ -34,10 +34,12 @@ __all__ = [
     "drift_reduction",
     "half_life",
     "half_lives",
+    "line_retention",
     "paired_contrast",
     "paired_differences",
     "percentile_interval",
     "retention_curves",
+    "self_report_lift",
     "summarize",
 ]
 
@@ -47,6 +49,7 @@ PAIR_KEYS: tuple[str, ...] = ("persona", "paraphrase", "seed")
 """What two dialogues of different conditions share to be paired."""
 SCORE_METRICS: tuple[str, ...] = (
     "retention",
+    "line_retention",
     "prompt_to_line",
     "line_to_line",
     "self_report",
@@ -68,6 +71,11 @@ ABDULHAI_REDUCTION = 55.0
 """Abdulhai et al. (2025): multi-turn RL cut persona inconsistency "by over 55%"."""
 SOURCE_ORDER: tuple[str, ...] = ("prompted_steered", "steered", "prompted", "none")
 BASELINE_PRESSURE = "none"
+PRESSURE_EFFECTS = {
+    "retention": "pressure_effect",
+    "prompt_to_line": "pressure_effect_prompt_to_line",
+}
+"""Scores compared between each pressure and ``none``, and the metric each becomes."""
 
 
 @dataclass(frozen=True)
@@ -267,14 +275,44 @@ def half_lives(turns: pd.DataFrame, settings: StabilitySettings) -> pd.DataFrame
     return pd.DataFrame(rows, columns=columns)
 
 
+def line_retention(
+    beliefs: pd.DataFrame, turns: pd.DataFrame, beta: float = 1.0, per_token: bool = True
+) -> pd.DataFrame:
+    """The mass on the assigned identity from each line alone (a uniform prior, no memory).
+
+    For reply ``t``: ``softmax_c(beta * log p(r_t | s_c, h_t) / n_t)`` (without ``/ n_t``
+    when ``per_token`` is false), read at the assigned identity. Unlike the
+    observer's cumulative posterior it reacts to the latest line only.
+
+    Returns:
+        Columns ``unit_id, turn, line_retention`` for the scored replies.
+    """
+    scored = beliefs[beliefs["turn"] > 0].merge(
+        turns[["unit_id", "turn", "n_tokens"]], on=["unit_id", "turn"]
+    )
+    scored = scored[(scored["n_tokens"] > 0) & scored["loglik"].notna()].copy()
+    scale = beta / scored["n_tokens"] if per_token else beta
+    scored["z"] = scored["loglik"] * scale
+    scored["z"] -= scored.groupby(["unit_id", "turn"])["z"].transform("max")
+    scored["w"] = np.exp(scored["z"])
+    scored["p"] = scored["w"] / scored.groupby(["unit_id", "turn"])["w"].transform("sum")
+    out = scored[scored["assigned"]][["unit_id", "turn", "p"]]
+    return out.rename(columns={"p": "line_retention"}).reset_index(drop=True)
+
+
 def dialogue_scores(
-    turns: pd.DataFrame, self_report: pd.DataFrame, qa: pd.DataFrame
+    turns: pd.DataFrame,
+    self_report: pd.DataFrame,
+    qa: pd.DataFrame,
+    lines: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per dialogue: its condition, pairing keys and scores.
 
     Scores (``docs/stability.md``):
 
     - ``retention``: the observer's mass on the assigned identity after the last turn;
+    - ``line_retention``: the mass from each line alone (:func:`line_retention`, given
+      as ``lines``), averaged over the pressure turns;
     - ``drift``: retention after the warm-up minus retention after the last turn;
     - ``prompt_to_line`` / ``line_to_line``: the per-token log-likelihood ratios,
       averaged over the pressure turns;
@@ -292,6 +330,14 @@ def dialogue_scores(
     out["drift"] = ref - last
     out["prompt_to_line"] = pressure["prompt_to_line"].mean()
     out["line_to_line"] = pressure["line_to_line"].mean()
+    if lines is not None and not lines.empty:
+        phase = turns[["unit_id", "turn", "phase"]]
+        at = lines.merge(phase, on=["unit_id", "turn"])
+        out["line_retention"] = (
+            at[at["phase"] == "pressure"].groupby("unit_id")["line_retention"].mean()
+        )
+    else:
+        out["line_retention"] = np.nan
     if not self_report.empty:
         final = self_report[
             self_report["turn"] == self_report.groupby("unit_id")["turn"].transform("max")
@@ -306,6 +352,35 @@ def dialogue_scores(
     else:
         out["qa_consistency"] = out["qa_change"] = np.nan
     return out.reset_index()
+
+
+def self_report_lift(turns: pd.DataFrame, self_report: pd.DataFrame) -> pd.DataFrame:
+    """How much a persona prompt raises the persona's self-report over no prompt at all.
+
+    For each dialogue of a source other than ``none``: P(its persona's option) at the
+    last probe minus the same option's probability in the ``none`` dialogue of the
+    same model, pressure, capping, paraphrase and seed. It removes the model's
+    preference among the option texts, which the raw self-report carries.
+
+    Returns:
+        Columns ``model, source, pressure, capping, persona, paraphrase, seed, lift``.
+    """
+    keys = ["model", "pressure", "capping", "paraphrase", "seed"]
+    columns = ["model", "source", "pressure", "capping", "persona", "paraphrase", "seed", "lift"]
+    if self_report.empty:
+        return pd.DataFrame(columns=columns)
+    units = turns.groupby("unit_id")[[*keys, "source", "persona"]].first().reset_index()
+    last = self_report.groupby("unit_id")["turn"].transform("max")
+    final = self_report[self_report["turn"] == last][["unit_id", "candidate", "probability"]]
+    final = final.merge(units, on="unit_id")
+    persona = final[(final["source"] != "none") & (final["candidate"] == final["persona"])]
+    bare = final[final["source"] == "none"][[*keys, "candidate", "probability"]]
+    joined = persona.merge(
+        bare.rename(columns={"candidate": "persona", "probability": "bare"}),
+        on=[*keys, "persona"],
+    )
+    joined["lift"] = joined["probability"] - joined["bare"]
+    return joined[columns].reset_index(drop=True)
 
 
 def paired_differences(
@@ -346,11 +421,14 @@ def summarize(
     self_report: pd.DataFrame,
     qa: pd.DataFrame,
     settings: StabilitySettings,
+    lines: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The summary table: one row per model × metric × condition.
 
     Metrics: every score of :data:`SCORE_METRICS` per condition, ``half_life``;
-    ``pressure_effect`` (retention under a pressure minus under ``none``, paired);
+    ``pressure_effect`` (retention under a pressure minus under ``none``, paired) and
+    ``pressure_effect_prompt_to_line`` (the same for prompt-to-line);
+    ``self_report_lift`` (:func:`self_report_lift`, paired against source ``none``);
     ``source_contrast`` (retention of one source minus a later one in
     ``prompted_steered, steered, prompted, none``, paired); ``model_contrast``
     (first model minus each other, paired; ``model`` reads ``"A - B"``) and
@@ -358,7 +436,7 @@ def summarize(
     where the run has the levels they compare.
     """
     rows: list[dict] = []
-    scores = dialogue_scores(turns, self_report, qa)
+    scores = dialogue_scores(turns, self_report, qa, lines)
     for key, group in scores.groupby(list(CONDITION), sort=True):
         model, source, pressure, capping = key
         label = condition_label(source, pressure, capping)
@@ -377,14 +455,17 @@ def summarize(
         for pressure in pressures:
             if pressure == BASELINE_PRESSURE:
                 continue
-            d = paired_differences(
-                group, "retention", "pressure", pressure, BASELINE_PRESSURE, PAIR_KEYS
-            )
-            stats = paired_contrast(
-                d, settings, settings.rng("pressure", model, source, capping, pressure)
-            )
             label = condition_label(source, f"{pressure} - {BASELINE_PRESSURE}", capping)
-            rows.append(_row(model, "pressure_effect", label, stats, int(d.size)))
+            for score, metric in PRESSURE_EFFECTS.items():
+                d = paired_differences(
+                    group, score, "pressure", pressure, BASELINE_PRESSURE, PAIR_KEYS
+                )
+                if np.isnan(d).all():
+                    continue
+                stats = paired_contrast(
+                    d, settings, settings.rng(metric, model, source, capping, pressure)
+                )
+                rows.append(_row(model, metric, label, stats, int((~np.isnan(d)).sum())))
     for (model, pressure, capping), group in scores.groupby(["model", "pressure", "capping"]):
         sources = _ordered(sorted(set(group["source"])), SOURCE_ORDER)
         keys = ("paraphrase", "seed")  # the source none has no persona of its own
@@ -397,6 +478,14 @@ def summarize(
                 )
                 label = condition_label(f"{a} - {b}", pressure, capping)
                 rows.append(_row(model, "source_contrast", label, stats, int(d.size)))
+    lift = self_report_lift(turns, self_report)
+    for (model, source, pressure, capping), group in lift.groupby(
+        ["model", "source", "pressure", "capping"]
+    ):
+        d = group["lift"].to_numpy(float)
+        stats = paired_contrast(d, settings, settings.rng("lift", model, source, pressure, capping))
+        label = condition_label(f"{source} - none", pressure, capping)
+        rows.append(_row(model, "self_report_lift", label, stats, int(d.size)))
     models = list(dict.fromkeys(scores["model"]))
     for other in models[1:]:
         pair = ("source", "pressure", "capping", *PAIR_KEYS)

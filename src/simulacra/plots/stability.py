@@ -73,13 +73,23 @@ def plot_retention_curves(curves: pd.DataFrame, chance: float | None = None) -> 
     return fig
 
 
-def plot_half_life_forest(summary: pd.DataFrame) -> Figure:
-    """The ``half_life`` rows of the summary as a forest plot (censored ones as arrows)."""
+def plot_half_life_forest(summary: pd.DataFrame, horizon: float | None = None) -> Figure:
+    """The ``half_life`` rows of the summary as a forest plot.
+
+    Args:
+        summary: the summary table.
+        horizon: the pressure turns of the dialogues: censored half-lives (never
+            halved) are drawn as arrows just past it.
+
+    Returns:
+        The figure.
+    """
     rows = summary[summary["metric"] == "half_life"].reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(6, 0.35 * max(len(rows), 1) + 1.2))
     finite = rows[["estimate", "ci_low", "ci_high"]].to_numpy(float)
     finite = finite[np.isfinite(finite)]
-    right = (finite.max() if finite.size else 1.0) + 1
+    last = max([*finite.tolist(), *([horizon] if horizon is not None else []), 1.0])
+    right = last + 0.5
     for y, row in rows.iterrows():
         source = str(row["condition"]).split(" / ")[0]
         color, marker = SOURCE_STYLE.get(source, ("black", "x"))
@@ -96,7 +106,9 @@ def plot_half_life_forest(summary: pd.DataFrame) -> Figure:
     ]
     ax.set_yticks(range(len(rows)), labels, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("half-life (pressure turns; ▶ never halved)")
+    if horizon is not None:
+        ax.axvline(horizon, color="black", lw=0.8, ls=":")
+    ax.set_xlabel("half-life (pressure turns; ▶ never halved within the dialogue)")
     ax.set_xlim(0, right + 0.5)
     fig.tight_layout()
     return fig

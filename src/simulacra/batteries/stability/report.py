@@ -21,6 +21,7 @@ from simulacra.analysis.stability import (
     StabilitySettings,
     dialogue_scores,
     half_lives,
+    line_retention,
     retention_curves,
     summarize,
 )
@@ -65,16 +66,29 @@ def write_report(result: BatteryResult, figdir: str | os.PathLike[str]) -> list[
     self_report = result.tables.get("self_report", pd.DataFrame())
     qa = result.tables.get("qa", pd.DataFrame())
     written: list[Path] = []
-    summary = summarize(turns, self_report, qa, settings)
+    lines = None
+    beliefs = result.tables.get("beliefs")
+    if beliefs is not None and not beliefs.empty:
+        belief = (result.manifest.get("battery") or {}).get("belief") or {}
+        lines = line_retention(
+            beliefs,
+            turns,
+            beta=float(belief.get("beta", 1.0)),
+            per_token=belief.get("normalize", "per_token") == "per_token",
+        )
+    summary = summarize(turns, self_report, qa, settings, lines)
     curves = retention_curves(turns, settings)
     _save_csv(summary, figdir / "summary.csv", written)
     _save_csv(curves, figdir / "retention_curves.csv", written)
     _save_csv(half_lives(turns, settings), figdir / "half_lives.csv", written)
-    _save_csv(dialogue_scores(turns, self_report, qa), figdir / "dialogue_scores.csv", written)
+    _save_csv(
+        dialogue_scores(turns, self_report, qa, lines), figdir / "dialogue_scores.csv", written
+    )
     chance = float(turns["prior"].iloc[0]) if not turns.empty else None
+    horizon = float((turns["turns"] - turns["warmup"]).max()) if not turns.empty else None
     for name, fig in (
         ("retention_curves.png", plot_retention_curves(curves, chance)),
-        ("half_life_forest.png", plot_half_life_forest(summary)),
+        ("half_life_forest.png", plot_half_life_forest(summary, horizon)),
     ):
         path = figdir / name
         try:
