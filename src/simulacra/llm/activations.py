@@ -36,6 +36,16 @@ about 0.3 ms per decode of SmolLM2 (under 2% of a one-token step on one thread).
 Each requested layer splits the graph there and copies ``n_rows x n_embd``
 floats. A context that never captures can simply be created without ``cb_eval``.
 Capture does not change the results: logits are bit-identical with and without it.
+
+Editing
+-------
+:meth:`ActivationRecorder.set_editor` also lets the callback *change* chosen
+``l_out-N`` tensors (activation capping, :mod:`simulacra.llm.capping`): when the
+tensor is ready the editor rewrites its rows in place and they are copied back
+(``ggml_backend_tensor_set``) before the scheduler computes the rest of the
+graph, so every later block reads the edited values. An edited tensor is recorded
+as edited. Only tensors in host memory (the CPU backend) are edited; a tensor
+on a GPU buffer is refused and aborts the decode.
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ from __future__ import annotations
 import ctypes
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -110,7 +120,8 @@ def ggml_base() -> ctypes.CDLL:
     """The ggml base library with prototypes for the functions capture needs.
 
     Declared: ``ggml_get_name``, ``ggml_nelements``, ``ggml_nbytes``,
-    ``ggml_n_dims`` and ``ggml_backend_tensor_get``. The library is the one
+    ``ggml_n_dims``, ``ggml_backend_tensor_get``, ``ggml_backend_tensor_set`` and
+    ``ggml_backend_buffer_is_host``. The library is the one
     llama_cpp already loaded, so the handle shares its state.
     """
     lib = ctypes.CDLL(str(ggml_base_path()))
@@ -130,6 +141,15 @@ def ggml_base() -> ctypes.CDLL:
         ctypes.c_size_t,
     ]
     lib.ggml_backend_tensor_get.restype = None
+    lib.ggml_backend_tensor_set.argtypes = [
+        tensor,
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_size_t,
+    ]
+    lib.ggml_backend_tensor_set.restype = None
+    lib.ggml_backend_buffer_is_host.argtypes = [ctypes.c_void_p]
+    lib.ggml_backend_buffer_is_host.restype = ctypes.c_bool
     return lib
 
 
@@ -186,6 +206,8 @@ class ActivationRecorder:
         self._lib = ggml_base()
         self._get_name = self._lib.ggml_get_name
         self._wanted: dict[bytes, int] = {}
+        self._edited: dict[bytes, int] = {}
+        self._editor: Callable[[int, np.ndarray], None] | None = None
         self._captures: list[MicroBatch] = []
         self._last_layer = -1
         self._error: str | None = None
@@ -211,6 +233,34 @@ class ActivationRecorder:
                 raise ValueError(f"layers are 0-based block indices (int >= 0), got {layer!r}")
             wanted[layer_tensor_name(int(layer)).encode()] = int(layer)
         self._wanted = wanted
+
+    @property
+    def edited_layers(self) -> tuple[int, ...]:
+        """The block indices being edited, increasing."""
+        return tuple(sorted(self._edited.values()))
+
+    def set_editor(
+        self, layers: Iterable[int], editor: Callable[[int, np.ndarray], None] | None
+    ) -> None:
+        """Rewrite these blocks' outputs during decoding (no layers or None: stop editing).
+
+        Args:
+            layers: 0-based block indices whose ``l_out-N`` the editor rewrites.
+            editor: called with (layer, float32 rows ``(n_rows, n_embd)``) once the
+                tensor is computed; it changes the rows in place, and they are
+                written back before any later node reads them.
+
+        Raises:
+            ValueError: if a layer is not a non-negative integer.
+
+        """
+        edited = {}
+        for layer in layers if editor is not None else ():
+            if isinstance(layer, bool) or not isinstance(layer, int | np.integer) or layer < 0:
+                raise ValueError(f"layers are 0-based block indices (int >= 0), got {layer!r}")
+            edited[layer_tensor_name(int(layer)).encode()] = int(layer)
+        self._edited = edited
+        self._editor = editor if edited else None
 
     def install(self, cparams: Any) -> None:
         """Set this recorder as ``cparams.cb_eval`` (a ``llama_context_params``)."""
@@ -267,12 +317,20 @@ class ActivationRecorder:
             raise EngineError(message)
 
     def _on_eval(self, tensor: int | None, ask: bool, user_data: int | None) -> bool:
-        """The eval callback: want only requested ``l_out-N``; copy them when ready."""
-        if not self._wanted:
+        """The eval callback: want only requested ``l_out-N``; edit, then copy them when ready."""
+        if not self._wanted and not self._edited:
             return not ask
-        layer = self._wanted.get(self._get_name(tensor))
+        name = self._get_name(tensor)
+        layer = self._wanted.get(name)
+        edit = self._edited.get(name)
         if ask:
-            return layer is not None
+            return layer is not None or edit is not None
+        if edit is not None:
+            try:
+                self._edit(tensor, edit)
+            except Exception as exc:  # an exception must not cross into C
+                self._error = f"editing {layer_tensor_name(edit)} failed: {exc}"
+                return False  # abort the decode rather than go on unedited
         if layer is not None:
             try:
                 self._store(tensor, layer)
@@ -280,7 +338,17 @@ class ActivationRecorder:
                 self._error = f"activation capture failed at {layer_tensor_name(layer)}: {exc}"
         return True
 
-    def _store(self, tensor: int | None, layer: int) -> None:
+    def raise_pending(self) -> None:
+        """Raise the error a callback recorded since the last call, if any.
+
+        Raises:
+            EngineError: naming the tensor that could not be captured or edited.
+
+        """
+        self._raise_pending()
+
+    def _rows_of(self, tensor: int | None) -> np.ndarray:
+        """A copy of a ready 2-D F32 tensor's rows (checked)."""
         head = TensorHead.from_address(tensor)
         if head.type != GGML_TYPE_F32:
             raise EngineError(f"tensor type {head.type}, expected F32")
@@ -291,6 +359,22 @@ class ActivationRecorder:
         if self._lib.ggml_nbytes(tensor) != rows.nbytes or head.nb[1] != 4 * n_embd:
             raise EngineError("tensor is not contiguous")
         self._lib.ggml_backend_tensor_get(tensor, rows.ctypes.data, 0, rows.nbytes)
+        return rows
+
+    def _edit(self, tensor: int | None, layer: int) -> None:
+        head = TensorHead.from_address(tensor)
+        if not head.buffer or not self._lib.ggml_backend_buffer_is_host(head.buffer):
+            raise EngineError(
+                "the tensor is not in host memory (GPU offload): editing activations "
+                "works on the CPU backend only"
+            )
+        rows = self._rows_of(tensor)
+        self._editor(layer, rows)
+        rows = np.ascontiguousarray(rows, dtype=np.float32)
+        self._lib.ggml_backend_tensor_set(tensor, rows.ctypes.data, 0, rows.nbytes)
+
+    def _store(self, tensor: int | None, layer: int) -> None:
+        rows = self._rows_of(tensor)
         if not self._captures or layer <= self._last_layer:
             self._captures.append(MicroBatch(len(self._captures), {}))
         self._captures[-1].activations[layer] = rows

@@ -8,7 +8,11 @@ model, creates its context and tokenizes; the work is done by its parts:
 - :mod:`simulacra.llm.scoring`: :meth:`Engine.loglik`, :meth:`Engine.choice`,
   :meth:`Engine.choices` and :meth:`Engine.option_logprobs`, by teacher forcing;
 - :mod:`simulacra.llm.generation`: :meth:`Engine.generate`, one sampled completion
-  per prompt.
+  per prompt;
+- :mod:`simulacra.llm.hidden`: :meth:`Engine.hidden_states` and
+  :meth:`Engine.continuation_states`, the residual stream read in the same decode;
+- :mod:`simulacra.llm.control`: :meth:`Engine.steering` and :meth:`Engine.capping`,
+  context managers under which every decode runs steered or capped, cached apart.
 
 A prompt is a list of segments tokenized separately, so a dialogue history that
 grows by one message extends its previous tokens exactly, and the pool decodes only
@@ -27,9 +31,12 @@ import llama_cpp
 import numpy as np
 
 from simulacra.errors import EngineError, ModelLoadError
+from simulacra.llm.activations import ActivationRecorder
 from simulacra.llm.backend import cpu_has_amx, default_threads, init_backend
 from simulacra.llm.chat import ChatFormat, Prompt, chat_format
+from simulacra.llm.control import Control
 from simulacra.llm.generation import Generation
+from simulacra.llm.hidden import HiddenStates
 from simulacra.llm.models import ResolvedModel, resolve_model
 from simulacra.llm.pool import UBATCH, EngineStats, SequencePool
 from simulacra.llm.scoring import Scoring
@@ -37,7 +44,7 @@ from simulacra.llm.scoring import Scoring
 __all__ = ["Engine", "EngineStats", "Prompt", "cpu_has_amx", "default_threads"]
 
 
-class Engine(Scoring, Generation):
+class Engine(Scoring, Generation, HiddenStates, Control):
     """One llama.cpp model and context with a pool of cached sequences.
 
     Create it with :meth:`Engine.load`. An engine is not thread-safe; use one per
@@ -57,6 +64,7 @@ class Engine(Scoring, Generation):
         kv_f32: bool,
         kv_streams: bool,
         n_gpu_layers: int = 0,
+        hooks: bool = True,
     ) -> None:
         init_backend()
         self.model_info = resolved
@@ -69,6 +77,9 @@ class Engine(Scoring, Generation):
         self._model = None
         self._ctx = None
         self._pool: SequencePool | None = None
+        self._steer = None
+        self._cap = None
+        self._recorder: ActivationRecorder | None = None
 
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = n_gpu_layers
@@ -85,6 +96,8 @@ class Engine(Scoring, Generation):
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         self.n_ctx_train = llama_cpp.llama_model_n_ctx_train(self._model)
+        self.n_layer = llama_cpp.llama_model_n_layer(self._model)
+        self.n_embd = llama_cpp.llama_model_n_embd(self._model)
         self._add_bos = bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
         self._bos = llama_cpp.llama_vocab_bos(self._vocab)
 
@@ -107,6 +120,10 @@ class Engine(Scoring, Generation):
             if flash_attn
             else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
+        if hooks:
+            # Idle until a hidden-state read or capping asks for a block (results unchanged).
+            self._recorder = ActivationRecorder()
+            self._recorder.install(cparams)
         self._ctx = llama_cpp.llama_init_from_model(self._model, cparams)
         if not self._ctx:
             raise ModelLoadError(f"llama.cpp could not create a context of {n_ctx} tokens")
@@ -148,6 +165,7 @@ class Engine(Scoring, Generation):
         kv_f32: bool = False,
         kv_streams: bool = False,
         n_gpu_layers: int = 0,
+        hooks: bool = True,
     ) -> Engine:
         """Load a model and create its context.
 
@@ -170,6 +188,10 @@ class Engine(Scoring, Generation):
             n_gpu_layers: layers offloaded to the GPU (-1: all of them). Needs a GPU
                 build of llama-cpp-python; a CPU build ignores it. Offloading
                 changes the floating-point results, so it is part of :attr:`config`.
+            hooks: install llama.cpp's eval callback, which :meth:`hidden_states`,
+                :meth:`continuation_states` and :meth:`capping` need. Idle, it asks for
+                no tensor and changes no result; it costs one call into Python per
+                graph node of each decode (``benchmarks/vectors.py`` measures it).
 
         Returns:
             The engine.
@@ -207,6 +229,7 @@ class Engine(Scoring, Generation):
             kv_f32=kv_f32,
             kv_streams=kv_streams,
             n_gpu_layers=n_gpu_layers,
+            hooks=hooks,
         )
 
     @property

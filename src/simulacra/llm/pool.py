@@ -10,6 +10,11 @@ another of the same call than with anything cached waits one wave and forks that
 request's sequence. When the pool or the cache is full, the least recently used
 sequences are evicted.
 
+Every sequence carries the *key* of the setting its cells were decoded under
+(:attr:`SequencePool.key`: empty without steering or capping, else the setting's
+stable key): a prefix is reused only by a request decoded under the same key, so
+activations computed under one steering setting never leak into another.
+
 Decoding is laid out so a token's result never depends on what shares its batch:
 micro-batches of at most 63 tokens keep the CPU flash-attention kernel on its
 row-by-row path, and a lone token in the last micro-batch gets a throwaway
@@ -115,11 +120,16 @@ class EngineStats:
 
 @dataclass
 class CachedSequence:
-    """A live sequence of the pool: the tokens its KV cells hold."""
+    """A live sequence of the pool: the tokens its KV cells hold.
+
+    ``key`` names the steering/capping setting those cells were decoded under
+    (empty: none); only requests decoded under the same key reuse them.
+    """
 
     seq_id: int
     tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     last_used: int = 0
+    key: str = ""
 
 
 @dataclass
@@ -131,6 +141,10 @@ class DecodeRequest:
     want_last: bool = False  # generation: keep the logits row of the last prompt token
     seq: CachedSequence | None = None
     n_keep: int = 0
+    # Hidden-state capture: positions from here on are decoded (never taken from the
+    # cache) and handed to SequencePool.tap; with capture_outputs they are outputs too.
+    capture_from: int | None = None
+    capture_outputs: bool = False
 
     @property
     def n_cached(self) -> int:
@@ -187,6 +201,12 @@ class SequencePool:
         self.sequences = [CachedSequence(seq_id) for seq_id in range(n_seq_max)]
         self._clock = 0
         self._warned_eviction = False
+        # The setting decodes run under now (see the module docstring); set by the engine.
+        self.key = ""
+        # Called after each decode of run() with (requests, items decoded) when set.
+        self.tap: Callable[[list[DecodeRequest], list[tuple[int, int, int, bool]]], None] | None = (
+            None
+        )
 
     def close(self) -> None:
         """Free the batch; the pool is unusable afterwards (the engine frees the context)."""
@@ -324,6 +344,8 @@ class SequencePool:
         assigned = 0
         for request in group:
             limit = len(request.tokens) - 1 if request.want_last else request.n_prompt - 1
+            if request.capture_from is not None:
+                limit = min(limit, request.capture_from)
             best, common = self._longest_prefix(request.tokens)
             keep = min(common, limit)
             if (
@@ -364,12 +386,13 @@ class SequencePool:
                 llama_cpp.llama_memory_seq_rm(self._memory, seq.seq_id, request.n_keep, -1)
                 seq.tokens = seq.tokens[: request.n_keep].copy()
             seq.last_used = self.tick()
+            seq.key = self.key
         return assigned
 
     def _longest_prefix(self, tokens: np.ndarray) -> tuple[CachedSequence | None, int]:
         best, best_len = None, 0
         for seq in self.sequences:
-            if len(seq.tokens):
+            if len(seq.tokens) and seq.key == self.key:
                 common = common_prefix(seq.tokens, tokens)
                 if common > best_len:
                     best, best_len = seq, common
@@ -437,7 +460,10 @@ class SequencePool:
                 # that predicts a continuation token (scoring), up to the last decoded.
                 first_out = len(request.tokens) - 1 if request.want_last else request.n_prompt - 1
                 for pos in range(request.n_keep, request.n_cached):
-                    items.append((i, pos, int(request.tokens[pos]), pos >= first_out))
+                    out = pos >= first_out or (
+                        request.capture_outputs and pos >= request.capture_from
+                    )
+                    items.append((i, pos, int(request.tokens[pos]), out))
                 self.stats.tokens_reused += request.n_keep
                 if not request.want_last:
                     results[i] = np.zeros(len(request.tokens) - request.n_prompt)
@@ -450,12 +476,15 @@ class SequencePool:
                     )
                     self.decode(len(chunk), pinned)
                     self.stats.tokens_decoded += len(chunk)
+                    if self.tap is not None:
+                        self.tap(requests, chunk)
                     outputs = [(b, i, pos) for b, (i, pos, _, out) in enumerate(chunk) if out]
                     # Output rows of scoring requests: (row among the outputs, i, pos).
                     scored = []
                     for j, (b, i, pos) in enumerate(outputs):
                         if requests[i].want_last:
-                            on_last_row(i, b)
+                            if pos == len(requests[i].tokens) - 1:
+                                on_last_row(i, b)
                         else:
                             scored.append((j, i, pos))
                     if scored:
