@@ -84,7 +84,7 @@ PROBE_PERSONAS: tuple[str, ...] = get_args(ProbePersona)
 PROBE_KINDS: tuple[str, ...] = get_args(ProbeKind)
 NORMALIZATIONS: tuple[str, ...] = get_args(Normalization)
 OBSERVATIONS: tuple[str, ...] = get_args(Observation)
-SCHEDULERS: tuple[str, ...] = ("round_robin", "random", "addressed")
+SCHEDULERS: tuple[str, ...] = ("round_robin", "random", "addressed", "monologue")
 _scheduler_names: list[str] = list(SCHEDULERS)
 
 MIN_N_CTX = 256
@@ -390,7 +390,7 @@ class DialogueSpec(Section):
     turns: Count = 8
     """Agent utterances after the opening."""
     scheduler: Annotated[str, AfterValidator(_known_scheduler)] = "round_robin"
-    """Turn-taking policy: "round_robin", "random", "addressed", or a registered one."""
+    """Turn-taking policy: "round_robin", "random", "addressed", "monologue", or registered."""
     max_tokens: Count = 40
     """Largest number of tokens per utterance."""
     temperature: NonNegative = 0.8

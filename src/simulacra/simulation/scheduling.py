@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Addressed",
+    "Monologue",
     "RandomOrder",
     "RoundRobin",
     "Scheduler",
@@ -104,10 +105,25 @@ class Addressed:
         return self._fallback.next_speaker(model)
 
 
+class Monologue:
+    """The first agent speaks every turn; the others only listen (with ``observe = "all"``).
+
+    For observers that must judge one speaker without speaking themselves, as in
+    the planted-persona test (``scenarios/planted_persona.toml``).
+    """
+
+    name = "monologue"
+
+    def next_speaker(self, model: Dialogue) -> PersonaAgent:
+        """Return the first agent of the scenario."""
+        return model.persona_agents[0]
+
+
 _SCHEDULERS: dict[str, Callable[[], Scheduler]] = {
     RoundRobin.name: RoundRobin,
     RandomOrder.name: RandomOrder,
     Addressed.name: Addressed,
+    Monologue.name: Monologue,
 }
 
 
