@@ -17,6 +17,9 @@ the median pass, and the per-turn times are per-turn medians over the passes, so
 burst of load from a neighbour on a shared machine does not decide the flatness
 ratio. Every pass's total is printed too.
 
+It also measures the model's prompt-evaluation rate and the tokens the dialogue needs
+(:mod:`baseline`): ``engine_over_prompt_eval`` and ``decoded_over_unique``.
+
 Run alone on an idle machine: ``python benchmarks/engine.py --json``.
 """
 
@@ -27,6 +30,7 @@ import json
 import time
 
 import numpy as np
+from baseline import TokenLog, add_baseline_arguments, prompt_eval_rate, throughput_fields
 
 from simulacra.llm.chat import Message, render_dialogue
 from simulacra.llm.engine import Engine
@@ -142,6 +146,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="registry name or GGUF path")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3, help="engine passes (median)")
+    add_baseline_arguments(parser)
     args = parser.parse_args()
 
     engine = Engine.load(
@@ -150,13 +155,18 @@ def main() -> None:
         n_threads=args.threads,
         n_seq_max=len(PERSONAS),
         kv_streams=True,
+        n_gpu_layers=args.gpu_layers,
     )
-    shared = Engine.load(args.model, n_ctx=8192, n_threads=args.threads)
+    shared = Engine.load(
+        args.model, n_ctx=8192, n_threads=args.threads, n_gpu_layers=args.gpu_layers
+    )
     steps = dialogue(engine, args.turns)
     run_engine(engine, steps[:2])  # warm-up
     run_engine(shared, steps[:2])
     shared_times, _ = run_engine(shared, steps)
-    passes = [run_engine(engine, steps) for _ in range(max(1, args.repeats))]
+    with TokenLog(engine) as needed:  # the first pass also records the tokens it needed
+        passes = [run_engine(engine, steps)]
+    passes += [run_engine(engine, steps) for _ in range(args.repeats - 1)]
     turn_tokens = passes[0][1]
     engine_tokens = sum(turn_tokens)
     pass_totals = [sum(times) for times, _ in passes]
@@ -164,6 +174,7 @@ def main() -> None:
     naive_s, naive_tokens = run_naive(shared, steps)
     raw_s, raw_tokens = run_raw(engine, steps)
     engine_s = float(np.median(pass_totals))
+    baseline = prompt_eval_rate(engine, n_tokens=args.prompt_eval_tokens)
     quarter = max(1, args.turns // 4)
     result = {
         "model": engine.model_info.name,
@@ -190,6 +201,7 @@ def main() -> None:
         "engine_tokens_per_s": round(engine_tokens / engine_s, 1),
         "raw_tokens_per_s": round(raw_tokens / raw_s, 1),
         "engine_over_raw": round((engine_tokens / engine_s) / (raw_tokens / raw_s), 3),
+        **throughput_fields(engine_tokens, engine_s, needed.unique(), baseline),
         "first_turns_tokens": sum(turn_tokens[:quarter]),
         "last_turns_tokens": sum(turn_tokens[-quarter:]),
         "turn_s": [round(t, 4) for t in turn_times],

@@ -24,6 +24,11 @@ prompt with its options; the least any cache could decode for the decisions) and
 estimates the ``full`` design's wall time from the quick run's seconds per decision
 in each kind of unit (no-peer, dialogue, other channels): an estimate, not a run.
 
+``decision_unique_tokens`` is that trie; ``unique_tokens`` (:mod:`baseline`) is the
+trie of everything the engine was asked to hold (decisions, peer dialogues,
+generations), the base of ``decoded_over_unique``; ``engine_over_prompt_eval`` is
+the engine's tokens/s over the model's prompt-evaluation rate measured in the same run.
+
 Run alone on an idle machine: ``python benchmarks/goal_guarding.py --json``.
 """
 
@@ -36,6 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from baseline import TokenLog, add_baseline_arguments, prompt_eval_rate, throughput_fields
 from decode_log import DecodeLog, replay
 
 from simulacra.batteries.base import RunOptions
@@ -150,16 +156,19 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-units", type=int, default=None, help="run only the first N units")
+    add_baseline_arguments(parser)
     args = parser.parse_args()
 
     battery = load(args.battery)
     planned = battery.plan(RunOptions(design=args.design, models=(args.model,)))
     units = planned[: args.max_units] if args.max_units else planned
-    engine = Engine.load(args.model, n_ctx=battery.n_ctx, n_threads=args.threads)
+    engine = Engine.load(
+        args.model, n_ctx=battery.n_ctx, n_threads=args.threads, n_gpu_layers=args.gpu_layers
+    )
 
     unit_s, unit_items_n, unit_kind = [], [], []
     started_all = time.perf_counter()
-    with Recorder(engine) as recorder, DecodeLog() as decodes:
+    with Recorder(engine) as recorder, DecodeLog() as decodes, TokenLog(engine) as needed:
         before = engine.stats.tokens_decoded
         for unit in units:
             engine.reset()
@@ -177,6 +186,7 @@ def main() -> None:
     raw_s, raw_tokens = replay(engine, decodes.events)
     progress(f"raw replay: {raw_s:.1f} s inside llama_decode for {raw_tokens} tokens")
     unique = unique_tokens(engine, recorder.questions)
+    baseline = prompt_eval_rate(engine, n_tokens=args.prompt_eval_tokens)
     timed = naive(engine, recorder.questions, args.naive_sample, np.random.default_rng(args.seed))
     sampled = int(timed["pairs"])
     scale = len(recorder.questions) / sampled
@@ -217,8 +227,9 @@ def main() -> None:
         "engine_s": round(engine_s, 2),
         "ask_s": round(recorder.ask_s, 2),
         "engine_tokens": int(engine_tokens),
-        "unique_tokens": int(unique),
+        "decision_unique_tokens": int(unique),
         "engine_tokens_per_s": round(engine_tokens / engine_s, 1),
+        **throughput_fields(engine_tokens, engine_s, needed.unique(), baseline),
         "raw_s": round(raw_s, 2),
         "raw_tokens": int(raw_tokens),
         "raw_tokens_per_s": round(raw_tokens / raw_s, 1),

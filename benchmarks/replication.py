@@ -23,8 +23,10 @@ In one run, on the default model (or ``--model``):
 ``speedup`` = naive_s / engine_s; ``engine_over_raw`` = the engine's tokens/s over
 raw tokens/s on the same replayed units (targets: >= 2.5 and >= 0.8); the engine's
 count comes from its own statistics, the raw count from the replayed batches, and
-``raw_s_over_engine_s`` compares the two times for the same units directly. Run alone on an idle machine:
-``python benchmarks/replication.py --json``.
+``raw_s_over_engine_s`` compares the two times for the same units directly. ``engine_over_prompt_eval`` (the engine's tokens/s over the model's prompt-evaluation
+rate, measured in the same run) and ``decoded_over_unique`` (tokens decoded over the
+prefix trie of everything the engine was asked to hold) come from :mod:`baseline`.
+Run alone on an idle machine: ``python benchmarks/replication.py --json``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from baseline import TokenLog, add_baseline_arguments, prompt_eval_rate, throughput_fields
 from decode_log import DecodeLog, replay
 
 from simulacra.batteries import RunOptions
@@ -128,6 +131,7 @@ def main() -> None:
     parser.add_argument("--naive-generation", type=int, default=10, help="generations timed")
     parser.add_argument("--raw-units", type=int, default=4, help="units replayed for raw")
     parser.add_argument("--engine-only", action="store_true", help="skip naive and raw")
+    add_baseline_arguments(parser)
     args = parser.parse_args()
 
     battery = load(BATTERY)
@@ -135,14 +139,16 @@ def main() -> None:
     units = battery.plan(
         RunOptions(participants=args.participants, mode=args.mode, models=(model,))
     )
-    engine = Engine.load(model, n_ctx=battery.n_ctx, n_threads=args.threads)
+    engine = Engine.load(
+        model, n_ctx=battery.n_ctx, n_threads=args.threads, n_gpu_layers=args.gpu_layers
+    )
     # Warm-up: one small unit's first call (graph allocation), not counted.
     engine.loglik(["Hello there."], " General Kenobi.")
     unit_s: list[float] = []
     unit_tokens: list[int] = []
     before = engine.stats.as_dict()
     rows = 0
-    with Recorder(engine) as recorder, DecodeLog() as decodes:
+    with Recorder(engine) as recorder, DecodeLog() as decodes, TokenLog(engine) as needed:
         started = time.perf_counter()
         for k, unit in enumerate(units):
             decodes.active = k < args.raw_units
@@ -176,6 +182,12 @@ def main() -> None:
         "engine_evictions": int(stats["evictions"]),
         "engine_tokens_per_s": round(engine_tokens / engine_s, 1),
         "engine_s_per_participant": round(engine_s / args.participants, 3),
+        **throughput_fields(
+            engine_tokens,
+            engine_s,
+            needed.unique(),
+            prompt_eval_rate(engine, n_tokens=args.prompt_eval_tokens),
+        ),
     }
     print(
         json.dumps(result), file=sys.stderr, flush=True

@@ -75,6 +75,9 @@ def test_run_writes_a_run_directory(tmp_path, capsys, engine):
     assert main(args) == 0
     captured = capsys.readouterr()
     assert "turn   1/2" in captured.err and "actor (as pirate)" in captured.err
+    # the turn-0 probes are announced before they run (no silent start)
+    assert "turn 0: asking 1 probe(s) before the first utterance" in captured.err
+    assert captured.err.index("turn 0: asking") < captured.err.index("turn   1/2")
     assert "normalised entropy" in captured.out
     names = {p.name for p in out.iterdir()}
     assert {"manifest.json", "transcript.parquet", "beliefs.parquet", "agents.parquet"} <= names

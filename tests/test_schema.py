@@ -100,6 +100,19 @@ def test_shipped_vector_files_pass_their_json_schema(path: Path):
     assert not errors, [error.message for error in errors]
 
 
+def test_goal_guarding_json_schema_rejects_what_it_can_state():
+    data = tomllib.loads((ROOT / "scenarios" / "goal_guarding" / "battery.toml").read_text())
+    data["channels"]["memroy"] = data["channels"].pop("memory")
+    data["designs"]["quick"]["templates"] = 0
+    data["designs"]["full"]["peers"].append("rival")
+    errors = {tuple(e.absolute_path) for e in validator("goal_guarding").iter_errors(data)}
+    assert errors == {
+        ("channels",),
+        ("designs", "quick", "templates"),
+        ("designs", "full", "peers", 4),
+    }
+
+
 @pytest.mark.parametrize("path", MALFORMED, ids=lambda p: p.stem)
 def test_malformed_scenarios_fail_the_json_schema_where_it_can_say_why(path: Path):
     try:
@@ -126,10 +139,10 @@ def test_schema_command_lists_the_kinds(capsys):
     assert "did you mean 'scenario'?" in capsys.readouterr().err
     assert main(["schema", "battery"]) == 2
     err = capsys.readouterr().err
-    assert "expected one of 'scenario', 'vector_spec', 'role_set'" in err
+    assert "expected one of " + ", ".join(repr(kind) for kind in KINDS) in err
     with pytest.raises(SystemExit):
         main(["schema", "--help"])
-    assert "scenario, vector_spec, role_set" in capsys.readouterr().out
+    assert ", ".join(KINDS) in " ".join(capsys.readouterr().out.split())
 
 
 # --------------------------------------------------------------------------- a file kind
@@ -240,3 +253,40 @@ def test_read_toml_locates_the_mistake(tmp_path: Path):
         read_toml(tmp_path)
     with pytest.raises(ScenarioError, match="expected a table at the top level"):
         validate(Toy, [1], "toy.toml")
+
+
+# --------------------------------------------------------------------------- every shipped file
+
+
+def shipped_files() -> list[tuple[str, Path]]:
+    """Every file under scenarios/ whose kind is registered, with its kind."""
+    found = [("scenario", path) for path in sorted((ROOT / "scenarios").glob("*.toml"))]
+    found += [("role_set" if p.stem == "roles" else "vector_spec", p) for p in VECTOR_FILES]
+    for battery in sorted((ROOT / "scenarios").rglob("battery.toml")):
+        data = tomllib.loads(battery.read_text())
+        found.append((data["kind"], battery))
+        if data["kind"] == "replication":
+            found.append(("population", battery.parent / data.get("population", "population.toml")))
+            effects = battery.parent / data.get("effects", "effects")
+            found += [("effect", path) for path in sorted(effects.glob("*.toml"))]
+        if data["kind"] == "goal_guarding":
+            tasks = sorted((battery.parent / "tasks").glob("*.toml"))
+            found += [("goal_guarding_task", path) for path in tasks]
+    return [(kind, path) for kind, path in found if kind in KINDS]
+
+
+SHIPPED = shipped_files()
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"), SHIPPED, ids=[str(p.relative_to(ROOT)) for _, p in SHIPPED]
+)
+def test_every_shipped_file_passes_its_kinds_json_schema(kind: str, path: Path):
+    errors = list(validator(kind).iter_errors(tomllib.loads(path.read_text())))
+    assert not errors, [error.message for error in errors]
+
+
+def test_every_shipped_kind_is_checked():
+    kinds = {kind for kind, _ in SHIPPED}
+    expected = {"scenario", "replication", "effect", "population"}
+    assert expected | {"goal_guarding", "goal_guarding_task"} <= kinds

@@ -95,6 +95,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
 
+    from simulacra.sweep.progress import Heartbeat
+
+    heartbeat = Heartbeat(enabled=not args.quiet)
+
     def progress(model: object) -> None:
         speaker = model.last_speaker
         text = model.history[-1].text
@@ -104,8 +108,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
+        if model.turn >= turns:
+            heartbeat.step("writing the run directory", False)
 
-    result = run(scenario, seed=seed, progress=None if args.quiet else progress)
+    heartbeat.step("loading the model and starting the dialogue", False)
+    with heartbeat:
+        result = run(
+            scenario,
+            seed=seed,
+            progress=None if args.quiet else progress,
+            status=None if args.quiet else heartbeat.step,
+        )
     result.save(out, overwrite=args.overwrite)
     elapsed = time.perf_counter() - started
     print(f"\n{'agent':<12} {'MAP (first -> last)':<32} {'normalised entropy':>20}")
@@ -193,6 +206,13 @@ def _cmd_battery_run(args: argparse.Namespace) -> int:
     from simulacra.schema.options import check_options
 
     check_options(args, "simulacra battery run")
+    extra: dict[str, Any] = {}
+    if args.tasks:
+        extra["tasks"] = list(args.tasks)
+    if args.effects:
+        extra["effects"] = list(args.effects)
+    if args.reask_runs is not None:
+        extra["reask_runs"] = args.reask_runs
     options = RunOptions(
         design=args.design,
         models=tuple(args.model),
@@ -201,6 +221,7 @@ def _cmd_battery_run(args: argparse.Namespace) -> int:
         mode=args.mode,
         no_persona=args.no_persona,
         n_threads=args.threads,
+        extra=extra,
     )
     started = time.perf_counter()
     result = run_battery(
@@ -406,14 +427,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("directory", help="battery directory (holding battery.toml)")
     p.add_argument("--out", required=True, help="output directory (resumed if it exists)")
-    p.add_argument("--design", help="named design of the battery (e.g. quick, full)")
     p.add_argument(
         "--model",
         action="append",
         default=[],
         help="model name or GGUF path (repeatable; default: the battery's models)",
     )
-    p.add_argument("--seeds", type=int, help="seeds per condition (default: the design's)")
+    p.add_argument("--design", help="named design or size of the battery (e.g. smoke, quick, full)")
+    p.add_argument(
+        "--seeds", type=int, help="seeds per condition (goal guarding; default: the design's)"
+    )
+    p.add_argument(
+        "--tasks", nargs="+", metavar="TASK", help="only these tasks of the design (goal guarding)"
+    )
+    p.add_argument(
+        "--effects", nargs="+", metavar="EFFECT", help="only these studies (replication)"
+    )
+    p.add_argument(
+        "--reask-runs",
+        type=int,
+        help="answer runs of each re-asked participant, 1 = no re-asking (replication)",
+    )
     p.add_argument("--participants", type=int, help="population size M (replication)")
     p.add_argument("--mode", choices=("sampled", "expected"), help="answering mode (replication)")
     p.add_argument(

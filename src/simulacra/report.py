@@ -513,7 +513,8 @@ def report_directory(
         run_id: for a sweep, the run whose posteriors the heatmap shows.
 
     Returns:
-        The paths written, and notes for the terminal.
+        The paths written, and notes for the terminal: ``verdict: ...`` lines saying
+        what the result found (:mod:`simulacra.analysis.verdicts`), then any others.
     """
     kind = result_kind(directory)
     notes: list[str] = []
@@ -521,6 +522,7 @@ def report_directory(
         data = load_report_data(directory)
         shown = heatmap_run(data, run_id)
         written = write_report(data, out, run_id=shown)
+        notes += _verdicts(kind, Path(out), {})
         if len(data.run_ids) > 1:
             notes.append(
                 f"posterior_heatmap.png shows run {shown}"
@@ -532,4 +534,39 @@ def report_directory(
     result = load_battery_result(directory)
     figdir = Path(out)
     figdir.mkdir(parents=True, exist_ok=True)
-    return kind_module(result.kind).write_report(result, figdir), notes
+    written = kind_module(result.kind).write_report(result, figdir)
+    facts = {"manifest": result.manifest, "participants": result.tables.get("participants")}
+    return written, notes + _verdicts(result.kind, figdir, facts)
+
+
+def _verdicts(kind: str, figdir: Path, facts: dict[str, object]) -> list[str]:
+    """The ``verdict: ...`` lines of a written report, from its summary tables."""
+    from simulacra.analysis import verdicts
+
+    summary_path = figdir / "summary.csv"
+    if not summary_path.is_file():
+        return []
+    summary = pd.read_csv(summary_path)
+    if kind in ("run", "sweep"):
+        lines = verdicts.collapse_verdicts(summary, kind)
+    elif kind == "goal_guarding":
+        path = figdir / "beliefs_summary.csv"
+        beliefs = pd.read_csv(path) if path.is_file() else None
+        lines = verdicts.goal_guarding_verdicts(summary, beliefs)
+        from simulacra.batteries.goal_guarding.report import figure_gaps
+
+        gaps = figure_gaps(summary, beliefs)
+        lines += [f"{name} not drawn: {why}" for name, why in gaps.items()]
+    elif kind == "replication":
+        manifest = facts.get("manifest") or {}
+        variance = (manifest.get("battery") or {}).get("variance")  # type: ignore[union-attr]
+        people = facts.get("participants")
+        m = (
+            int(people["participant"].nunique())
+            if isinstance(people, pd.DataFrame) and "participant" in people
+            else None
+        )
+        lines = verdicts.replication_verdicts(summary, variance, m)
+    else:
+        return []
+    return [f"verdict ({kind}): {line}" for line in lines]

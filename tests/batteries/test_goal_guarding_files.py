@@ -203,7 +203,7 @@ def test_unknown_design_key_and_level_suggest(tmp_path):
     edit(path, 'channels = ["memory", "dialogue"]', 'channels = ["memroy", "dialogue"]')
     messages = {i.path: i.message for i in issues_of(directory)}
     assert "did you mean 'seeds'?" in messages["designs.quick.sedes"]
-    assert "is required" in messages["designs.quick.seeds"]
+    assert "designs.quick.seeds" not in messages  # the misspelt key is the one mistake
     assert "did you mean 'memory'?" in messages["designs.quick.channels[0]"]
 
 
@@ -216,7 +216,7 @@ def test_template_errors_name_the_task_file(tmp_path):
     assert {i.source for i in issues} == {str(task)}
     by_path = {i.path: i.message for i in issues}
     assert "did you mean '{target}'?" in by_path["templates[0].situation"]
-    assert by_path["templates[1].b"] == "is required"
+    assert by_path["templates[1].b"] == "missing required key 'b'"
 
 
 def test_invalid_toml_in_a_task_file(tmp_path):
@@ -224,7 +224,7 @@ def test_invalid_toml_in_a_task_file(tmp_path):
     task = directory / "tasks" / "exfiltration.toml"
     task.write_text(task.read_text() + "\n[[templates]\n")
     issue = only_issue(directory)
-    assert issue.source == str(task) and "not valid TOML" in issue.message
+    assert issue.source == str(task) and "invalid TOML" in issue.message and "line" in issue.message
 
 
 def test_duplicate_template_and_equal_options(tmp_path):
@@ -233,7 +233,9 @@ def test_duplicate_template_and_equal_options(tmp_path):
     edit(task, 'name = "ticket-accuracy"', 'name = "test-set-average"')
     edit(task, 'b = "Report 86 percent."', 'b = "Report 80 percent."')
     by_path = {i.path: i.message for i in issues_of(directory)}
-    assert "repeats the template name" in by_path["templates[1].name"]
+    assert by_path["templates[1].name"] == (
+        "duplicate template name 'test-set-average' (also templates[0])"
+    )
     assert by_path["templates[1].b"] == "must differ from a"
 
 
@@ -269,7 +271,7 @@ def test_many_mistakes_are_reported_together(tmp_path):
     directory = copy_battery(tmp_path)
     path = directory / "battery.toml"
     edit(path, 'kind = "goal_guarding"', 'kind = "goal_guarding"\nmodles = []')
-    edit(path, "beta = 1.0", "beta = -1.0")
+    edit(path, "beta = 0.2", "beta = -1.0")
     edit(path, "min_margin = 0.05", "min_margin = 0.7")
     edit(path, "turns = 4 ", 'turns = "four" ')
     edit(path, "neutral = [", 'neutral = ["{peer} is here",')
@@ -319,7 +321,8 @@ def test_peer_material_needs_every_channel(tmp_path):
     end = text.index("]\n", memory) + 2
     path.write_text(text[:memory] + text[end:])
     issue = only_issue(directory)
-    assert issue.path == "peers.neutral.memory" and issue.message == "is required"
+    assert issue.path == "peers.neutral.memory"
+    assert issue.message == "missing required key 'memory'"
 
 
 def test_designs_must_be_a_table(tmp_path):
@@ -340,4 +343,62 @@ def test_setting_targets_are_required(tmp_path):
     end = text.index("# One sentence added after the situation")
     path.write_text(text[:start] + text[end:])
     issue = only_issue(directory)
-    assert issue.path == "setting.targets" and issue.message == "is required"
+    assert issue.path == "setting.targets"
+    assert issue.message == "missing required key 'targets'"
+
+
+QUICK_TASKS = 'tasks = ["tampering", "misreporting", "execute_shutdown", "exfiltration"]'
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "message"),
+    [
+        ("[channels.system]\n", "", "designs.full.channels[2]", "no [channels.system] table"),
+        ("\ntrained = ", "\n# trained = ", "designs.full.motives[1]", "'trained' has no text"),
+        ('["tampering", "mis', '["tamperin", "mis', "designs.quick.tasks[0]", "mean 'tampering'?"),
+        ("templates = 2 ", 'templates = ["nightly-jobb"] ', "designs.quick.templates[0]", "job'?"),
+        ("templates = 2 ", 'templates = ["nightly-job"] ', "designs.quick.templates", "task 'mis"),
+        ("templates = 2 ", "templates = 0 ", "designs.quick.templates", "must be >= 1, got 0"),
+        ("templates = 2 ", "templates = true ", "designs.quick.templates", 'expected "all", a'),
+        ('channels = ["memory", "dialogue"]', "channels = []", "designs.quick.channels", "a peer"),
+        ("[designs.quick]", '[designs."qu ick"]', 'designs."qu ick"', "invalid name"),
+        ("top_p = 0.95", "top_p = 0", "channels.dialogue.top_p", "must be in (0, 1], got 0"),
+        (
+            "\nprefix = ",
+            "\nprefix = 3 #",
+            "channels.memory.prefix",
+            "expected a string, got integer",
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) and value.startswith("designs.") else None,
+)
+def test_design_and_section_mistakes_are_located(tmp_path, old, new, path, message):
+    directory = copy_battery(tmp_path)
+    edit(directory / "battery.toml", old, new)
+    issues = issues_of(directory)  # one per design that the one mistake touches
+    assert {i.source for i in issues} == {str(directory / "battery.toml")}
+    assert all(message in i.message for i in issues), [str(i) for i in issues]
+    assert path in [i.path for i in issues], [str(i) for i in issues]
+
+
+def test_task_file_names_are_checked(tmp_path):
+    directory = copy_battery(tmp_path)
+    bad = directory / "tasks" / "bad name.toml"
+    shutil.copy(directory / "tasks" / "tampering.toml", bad)
+    issue = only_issue(directory)
+    assert (issue.source, issue.path) == (str(bad), "")
+    assert "letters, digits" in issue.message
+
+
+def test_battery_validate_prints_every_mistake_and_exits_2(tmp_path, capsys):
+    from simulacra.cli import main
+
+    directory = copy_battery(tmp_path)
+    edit(directory / "battery.toml", "n_ctx = 8192", "n_ctx = 100\ndesings = 3")
+    edit(directory / "tasks" / "tampering.toml", "{target}", "{targt}")
+    assert main(["battery", "validate", str(directory)]) == 2
+    err = capsys.readouterr().err
+    assert f"{directory / 'battery.toml'}: n_ctx: must be >= 512, got 100" in err
+    assert "desings: unknown key 'desings'; did you mean 'designs'?" in err
+    assert "tampering.toml: templates[0].situation: unknown placeholder '{targt}'" in err
+    assert "found 3 errors" in err and "Traceback" not in err

@@ -1,4 +1,4 @@
-"""The motivated-reasoning battery's files: valid today but for the new tables, and correct.
+"""The motivated-reasoning battery's files: valid as shipped, and correct.
 
 The covariance stimuli are checked against the numbers they print: every condition shows
 Kahan et al.'s counts, and the option coded 1 is the conclusion those counts support.
@@ -6,7 +6,6 @@ Kahan et al.'s counts, and the option coded 1 is the conclusion those counts sup
 
 from __future__ import annotations
 
-import copy
 import re
 import tomllib
 from pathlib import Path
@@ -15,34 +14,17 @@ import pytest
 
 from simulacra.analysis.congruence import EVIDENCE_DESIGN, KAHAN_DESIGN
 from simulacra.analysis.moderators import Moderator
-from simulacra.batteries.replication.battery import BATTERY_FILE, build, read_files
+from simulacra.batteries.replication import load
 
 ROOT = Path(__file__).resolve().parents[2]
 BATTERY = ROOT / "scenarios" / "motivated_reasoning"
 ML1_POPULATION = ROOT / "scenarios" / "replication" / "many_labs_1" / "population.toml"
 COVARIANCE = ("covariance_detection", "covariance_debiased")
-NEW_BATTERY_KEYS = ("source",)  # the battery `source` of the exploratory-effects work
-NEW_EFFECT_KEYS = ("moderators",)
-# a test scaffold standing in for the main [target] these exploratory effects lack
-SCAFFOLD_TARGET = {"d": 0.0, "ci": [-1.0, 1.0]}
-
-
-def todays_files() -> dict:
-    """The battery's files with the tables today's checker does not know set aside."""
-    files = copy.deepcopy(read_files(BATTERY))
-    for key in NEW_BATTERY_KEYS:
-        files[BATTERY_FILE].pop(key)
-    for name, data in files.items():
-        if name.startswith("effects/"):
-            for key in NEW_EFFECT_KEYS:
-                data.pop(key)
-            data.setdefault("target", dict(SCAFFOLD_TARGET))
-    return files
 
 
 @pytest.fixture(scope="module")
 def battery():
-    return build(BATTERY, todays_files())
+    return load(BATTERY)
 
 
 def effect_file(name: str) -> dict:
@@ -60,13 +42,14 @@ def parse_table(stimulus: str) -> tuple[list[str], list[tuple[str, int, int]]]:
     return headings, rows
 
 
-def test_the_files_pass_todays_checker_once_the_new_tables_are_set_aside(battery):
+def test_the_battery_validates_as_shipped(battery):
     assert {e.name for e in battery.effects} == {*COVARIANCE, "evidence_evaluation"}
     assert battery.participants == 400
-    assert all("exploratory" in e.tags for e in battery.effects)
-    # only the scaffold stands where a main target would be
-    for name in ("covariance_detection", "covariance_debiased", "evidence_evaluation"):
-        assert "target" not in effect_file(name)
+    assert battery.source.startswith("Kahan et al. (2017)")
+    # exploratory effects: no main target
+    for effect in battery.effects:
+        assert effect.exploratory and effect.target is None
+        assert "target" not in effect_file(effect.name)
 
 
 def test_condition_names_are_the_congruence_designs(battery):
@@ -118,14 +101,15 @@ def test_the_evidence_conditions_differ_only_in_the_finding(battery):
 
 def test_every_moderator_names_population_labels(battery):
     for name in (*COVARIANCE, "evidence_evaluation"):
-        for table in effect_file(name)["moderators"]:
-            moderator = Moderator.from_table(table)
+        tables = effect_file(name)["moderators"]
+        assert battery.effect(name).moderators == tuple(map(Moderator.from_table, tables))
+        for moderator in battery.effect(name).moderators:
             attribute = battery.population.attribute(moderator.attribute)
             for labels in moderator.levels.values():
                 assert set(labels) <= set(attribute.labels), (name, labels)
             assert moderator.reference_level == "republican"
             assert moderator.compared_levels == ("democrat",)
-    target = Moderator.from_table(effect_file("evidence_evaluation")["moderators"][0]).target
+    target = battery.effect("evidence_evaluation").moderators[0].target
     assert target is not None and target.d_difference == pytest.approx(1.01)
     assert target.ci is None and "Ditto" in target.source
 

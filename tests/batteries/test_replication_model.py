@@ -35,7 +35,7 @@ REQUIRED = (
     "unparsed",
 )
 # M = 16 in units of 5, 5, 5 and 1 participants; the first two are re-asked once more.
-OPTIONS = RunOptions(participants=16, seeds=2, n_threads=2, extra={"reask": 2, "chunk": 5})
+OPTIONS = RunOptions(participants=16, n_threads=2, extra={"reask": 2, "chunk": 5, "reask_runs": 2})
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +172,7 @@ def test_a_new_study_runs_without_code_changes(tmp_path):
         if path.stem != "sunk_costs":
             path.unlink()
     (battery / "effects" / "attribute_framing.toml").write_text(NEW_STUDY)
-    options = RunOptions(participants=4, seeds=1, mode="expected", n_threads=2)
+    options = RunOptions(participants=4, mode="expected", n_threads=2, extra={"reask_runs": 1})
     result = run_battery(battery, tmp_path / "out", options, progress=False)
     paths = write_report(result, tmp_path / "report")
     summary = pd.read_csv(tmp_path / "report" / "summary.csv")

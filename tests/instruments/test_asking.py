@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -15,9 +17,11 @@ from simulacra.instruments import (
     Respondent,
     answers_frame,
     ask,
+    asking,
     item_seed,
     option_frame,
 )
+from simulacra.llm.chat import Message
 from simulacra.llm.engine import Engine
 
 DRINK = Choice("drink", "Would you rather drink tea or coffee?", ("tea", "coffee"))
@@ -124,3 +128,63 @@ def test_ask_turns_a_small_cache_over_quietly_and_counts_it(respondents):
         assert [w for w in record if issubclass(w.category, SimulacraWarning)]
     finally:
         engine.close()
+
+
+GOLDEN = Path(__file__).with_name("golden_ask.json")
+
+
+def golden_items() -> list[tuple[Respondent, object]]:
+    """Four respondents x two choices, a scale and a numeric estimate."""
+    personas = {
+        "pirate": "You are a boisterous pirate captain who loves the sea, rum and treasure.",
+        "chemist": "You are a meticulous chemistry professor who values precision above all.",
+        "toddler": "You are a sleepy toddler who only wants snacks and naps.",
+        "librarian": "You are a grumpy old librarian who hates noise.",
+    }
+    history = (
+        Message("Bob", "Good evening! Long day?"),
+        Message("Assistant", "Aye, a long day at sea."),
+    )
+    asked = [Respondent(k, v, history if k == "pirate" else ()) for k, v in personas.items()]
+    return [(r, i) for r in asked for i in (DRINK, SEASON, MOOD, AGE)]
+
+
+def test_ask_in_groups_answers_exactly_as_one_call_did(monkeypatch):
+    """A call that overflows a small cache is asked in groups, one per respondent here.
+
+    ``golden_ask.json`` holds the answers of ``ask`` before it formed groups (one
+    scoring call over every item, one generation call, on a large cache): the
+    grouped answers are the same bit for bit.
+    """
+    monkeypatch.setattr(asking, "GROUP_CELLS", 300)
+    with Engine.load(n_ctx=1024, n_threads=2) as small:
+        calls: list[int] = []
+        score = small.option_logprobs
+
+        def counted(questions):
+            calls.append(len(questions))
+            return score(questions)
+
+        monkeypatch.setattr(small, "option_logprobs", counted)
+        small.loglik(["You are a lighthouse keeper."], " Hello.")  # the caller's sequence
+        own = max(small.pool.sequences, key=lambda s: s.last_used)
+        own_id, own_tokens = own.seq_id, own.tokens.tolist()
+        answers = ask(small, golden_items(), seed=4)
+        assert len(calls) == 4  # one group per respondent
+        got = [
+            [a.respondent, a.instrument, list(a.probabilities), a.text, a.value] for a in answers
+        ]
+        assert got == json.loads(GOLDEN.read_text())
+        # The groups' sequences were cleared in between; the caller's was not touched.
+        assert small.pool.sequences[own_id].tokens.tolist() == own_tokens
+
+
+def test_a_call_the_cache_holds_is_one_call(engine, monkeypatch):
+    """Below the cache's size nothing changes: one scoring call, however many cells."""
+    monkeypatch.setattr(asking, "GROUP_CELLS", 300)
+    calls: list[int] = []
+    score = engine.option_logprobs
+    monkeypatch.setattr(engine, "option_logprobs", lambda q: calls.append(len(q)) or score(q))
+    engine.reset()
+    ask(engine, [item for item in golden_items() if item[1] is not AGE], seed=4)
+    assert calls == [4 * (2 + 3 + 1)]

@@ -64,6 +64,7 @@ __all__ = [
     "decision_margin",
     "fisher_combine",
     "guarding_mass",
+    "nan_reason",
     "paired_differences",
     "select",
     "sign_flip_pvalue",
@@ -114,8 +115,14 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "decisive",
     "controls_ok",
     "interpretable",
+    "reason",
 )
-"""The columns of :func:`summarize`, one row per model × metric × condition."""
+"""The columns of :func:`summarize`, one row per model × metric × condition.
+
+``reason`` says why each value a row's metric should have is missing (NaN): see
+:func:`nan_reason`. Columns that do not apply to a metric (a p-value of a single
+rate, the length columns outside ΔSP and PAR, Fisher's p outside the ``all/`` rows)
+are blank by design and get no reason."""
 
 BELIEF_SUMMARY_COLUMNS: tuple[str, ...] = (
     "model",
@@ -733,7 +740,60 @@ def summarize(
     table["interpretable"] = table["controls_ok"] & (~rate | table["decisive"])
     for column in ("n", "n_templates", "n_seeds", "n_draws"):
         table[column] = table[column].astype("Int64")
+    has_draws = {
+        model: draws is not None and bool((draws["model"] == model).any())
+        for model in table["model"].unique()
+    }
+    table["reason"] = [nan_reason(row, has_draws[row["model"]]) for row in table.to_dict("records")]
     return table
+
+
+_SHIFTS = ("delta_SP", "PAR", "compliance_gap", "positive_control", "negative_control")
+
+
+def _missing(value: Any) -> bool:
+    try:
+        return not math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True
+
+
+def nan_reason(row: Mapping[str, Any], has_draws: bool = True) -> str:
+    """Why the values a summary row's metric should have are NaN ("" when none is).
+
+    Args:
+        row: a row of :func:`summarize` (before ``reason`` is added).
+        has_draws: whether the run sampled decisions (the design's ``draws`` > 0).
+
+    Returns:
+        The reasons, ``"; "``-joined: an undefined ratio (a zero baseline), an
+        interval with no finite resample, no template and seed holding both
+        conditions (no permutation test), no sampled draws, no length control beside
+        a peer effect, no channel p-value for Fisher's method.
+    """
+    metric, condition = str(row["metric"]), str(row["condition"])
+    reasons = []
+    if _missing(row.get("estimate")):
+        if metric == "PAR":
+            reasons.append("PAR undefined: the no-peer baseline rate is 0")
+        else:
+            reasons.append("no estimate: a condition has no decisions")
+    elif _missing(row.get("ci_low")) or _missing(row.get("ci_high")):
+        reasons.append("no interval: no bootstrap resample gave a finite value")
+    if metric in _SHIFTS and not condition.startswith("all/") and _missing(row.get("p_perm")):
+        reasons.append("no permutation test: no template and seed holds both conditions")
+    if not has_draws:
+        reasons.append("no sampled rate or z-test: the design draws no decisions (draws = 0)")
+    elif _missing(row.get("sampled_rate")):
+        reasons.append("no sampled rate: the condition has no draws")
+    elif metric in _SHIFTS and _missing(row.get("p_z")) and not condition.startswith("all/"):
+        reasons.append("no z-test: the reference condition has no draws")
+    beside_length = metric in ("delta_SP", "PAR") and not condition.startswith("all/")
+    if beside_length and _missing(row.get("vs_length")):
+        reasons.append("no length control beside this peer effect (controls lack 'length')")
+    if condition.startswith("all/") and _missing(row.get("p_fisher_perm")):
+        reasons.append("no Fisher combination: no channel has a p-value")
+    return "; ".join(reasons)
 
 
 # --------------------------------------------------------------------------- beliefs

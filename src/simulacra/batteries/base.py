@@ -32,6 +32,7 @@ __all__ = ["KINDS", "Battery", "RunOptions", "Unit"]
 KINDS: dict[str, str] = {
     "goal_guarding": "simulacra.batteries.goal_guarding",
     "replication": "simulacra.batteries.replication",
+    "stability": "simulacra.batteries.stability",
 }
 """``battery.toml`` ``kind`` -> the module implementing that kind of battery."""
 
@@ -82,11 +83,15 @@ class Unit:
         unit_id: unique within the run and safe as a file name (``[A-Za-z0-9_.-]+``).
         model: the model name or GGUF path the unit runs on.
         params: JSON-able values the battery needs to run the unit (seed, condition...).
+        kind: what sort of work the unit is (goal guarding: its channel; replication:
+            whether its chunk re-asks): units of one kind and model take about as long,
+            so the progress line's ETA is estimated per kind.
     """
 
     unit_id: str
     model: str
     params: Mapping[str, Any]
+    kind: str = ""
 
 
 class Battery(Protocol):

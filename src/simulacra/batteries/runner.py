@@ -34,6 +34,7 @@ import pandas as pd
 
 from simulacra.batteries.base import KINDS, Battery, RunOptions, Unit
 from simulacra.errors import ScenarioError, ScenarioIssue, SimulacraError
+from simulacra.instruments import asking
 from simulacra.llm.cache import get_engine
 from simulacra.llm.engine import default_threads
 from simulacra.simulation.results import (
@@ -43,7 +44,7 @@ from simulacra.simulation.results import (
     write_json_atomic,
 )
 from simulacra.sweep.executors import execute
-from simulacra.sweep.progress import Progress
+from simulacra.sweep.progress import Progress, eta_by_kind
 from simulacra.sweep.store import locked, write_parquet_atomic
 
 __all__ = [
@@ -300,6 +301,8 @@ def _config(battery: Battery, options: RunOptions, n_threads: int) -> dict[str, 
         "options": options.as_dict(),
         "n_threads": n_threads,
         "n_ctx": battery.n_ctx,
+        # How ask groups many respondents lays out the cache (see instruments.ask).
+        "ask_group_cells": asking.GROUP_CELLS,
     }
 
 
@@ -422,9 +425,21 @@ def run_battery(
         _clean_leftovers(out)
         _begin(out, config)
         (out / MANIFEST).unlink(missing_ok=True)  # a resumed run is unfinished until the end
-        todo = [unit for unit in units if _stored(out, unit) is None]
+        stored = {unit.unit_id: _stored(out, unit) for unit in units}
+        todo = [unit for unit in units if stored[unit.unit_id] is None]
+        finished = [
+            (unit.model, unit.kind, float(record["wall_s"]))
+            for unit in units
+            if (record := stored[unit.unit_id]) is not None
+        ]
+        left = {unit.unit_id: (unit.model, unit.kind) for unit in todo}
         bar = Progress(
-            len(units), len(units) - len(todo), enabled=progress, stream=stream, label="battery"
+            len(units),
+            len(units) - len(todo),
+            enabled=progress,
+            stream=stream,
+            label="battery",
+            eta=lambda: eta_by_kind(finished, list(left.values()), workers),
         )
         bar.draw()
         tasks = [_UnitTask(str(battery.directory.resolve()), unit, n_threads) for unit in todo]
@@ -432,10 +447,12 @@ def run_battery(
         try:
             for index, outcome, error in _outcomes(tasks, workers, executor, address):
                 unit = todo[index]
+                left.pop(unit.unit_id, None)
                 if outcome is None:
                     failures.append(f"{unit.unit_id}: {error}")
                 else:
                     _store_unit(out, unit, outcome)
+                    finished.append((unit.model, unit.kind, outcome.wall_s))
                 bar.update(failed=outcome is None)
         finally:
             bar.close()

@@ -5,7 +5,9 @@ its history and the interviewer's question, as :func:`render_dialogue` lays them
 out. All scoring (every order of every choice, every Likert scale) goes to the
 engine in ONE batched call, and all generation in one call per sampling setting,
 so the prefixes items share (a persona prompt, its history, a question) are
-decoded once and served from the KV cache afterwards.
+decoded once and served from the KV cache afterwards. Many respondents are
+answered group by group (:mod:`simulacra.instruments.grouping`), so that the
+cache a token attends over stays small.
 
 Randomness is per item: the sampled option, point or text of an item is seeded
 from (seed, respondent key, instrument name) alone, by a stable hash, so an answer
@@ -31,10 +33,12 @@ from simulacra.instruments.choice import (
     softmax,
 )
 from simulacra.instruments.free_text import FreeText
+from simulacra.instruments.grouping import ContextSize, common_length, plan_groups, trie_cells
 from simulacra.instruments.likert import Likert, expected_point, likert_text, point_labels
 from simulacra.instruments.number_parsing import parse_number
 from simulacra.instruments.numeric import Numeric, numeric_text
 from simulacra.instruments.respondent import Respondent, question_prompt
+from simulacra.llm.chat import Message
 
 if TYPE_CHECKING:
     from simulacra.llm.engine import Engine
@@ -46,6 +50,9 @@ Instrument = Choice | Likert | Numeric | FreeText
 
 NUMERIC_STOP = ("\n",)
 """Numeric replies end at the end of their first line."""
+
+GROUP_CELLS = 1024
+"""About the most KV cells one group of respondents of :func:`ask` may need."""
 
 
 def item_seed(seed: int, respondent: str, instrument: str) -> int:
@@ -117,7 +124,7 @@ def ask(
 ) -> list[Answer]:
     """Answer every (respondent, instrument) item; answers in item order.
 
-    All scoring (choice, likert) goes into ONE batched engine call and all
+    All scoring (choice, likert) goes into one batched engine call and all
     generation into one call per sampling setting (split only where a setting has
     more prompts than the engine's sequence pool), so shared prefixes (the persona
     prompt, its history, the question) are decoded once in the KV cache. Item
@@ -125,9 +132,20 @@ def ask(
     respondent.key, instrument.name) only, so an answer does not depend on which
     other items share the call or on their order.
 
-    When the call holds more distinct prompts than the engine's cache keeps, the
-    least recently used are recomputed; that is expected here and raises no
-    warning (``engine.stats.evictions`` counts it). Results do not change.
+    A call that would overflow the engine's cache or sequence pool (many
+    respondents) is answered in groups of respondent contexts
+    (:func:`~simulacra.instruments.grouping.plan_groups`: ordered by their tokens,
+    at most the sequence pool and about :data:`GROUP_CELLS` cells each): one
+    scoring call and one generation call per setting per group, the sequences a
+    group filled evicted before the next group starts (the caller's own stay).
+    Attention then reads about one group's cells instead of the whole cache. The
+    answers are those of one ungrouped call bit for bit when the cache starts
+    empty (tested); beside sequences the caller keeps, the cells are laid out
+    otherwise than by the least-recently-used churn of one overflowing call, and
+    the last bits may differ (batteries record :data:`GROUP_CELLS` in their
+    configuration, so a resumed run does not mix the two). Evictions, the
+    groups' clearing included, raise no warning here; ``engine.stats.evictions``
+    counts them.
 
     Args:
         engine: the engine answering.
@@ -144,65 +162,56 @@ def ask(
     items = list(items)
     _check_items(items)
     fmt = engine.chat
-    questions: list[tuple[list[str], list[str]]] = []
-    first_question: dict[int, int] = {}
-    generation: dict[tuple[int, float, tuple[str, ...]], list[int]] = {}
+    # Per item: its scoring questions (prompt, continuations), or its generation setting.
+    questions: dict[int, list[tuple[list[str], list[str]]]] = {}
+    settings: dict[int, tuple[int, float, tuple[str, ...]]] = {}
     continuations: dict[int, list[str]] = {}
     for i, (respondent, instrument) in enumerate(items):
         if isinstance(instrument, Choice):
             bodies = [fmt.body(option) for option in instrument.options]
-            first_question[i] = len(questions)
+            questions[i] = []
             for order in option_orders(len(instrument.options)):
                 listed = [instrument.options[j] for j in order]
                 text = choice_text(instrument.question, listed)
                 prompt = question_prompt(fmt, respondent, text)
-                questions.append((prompt, [bodies[j] for j in order]))
+                questions[i].append((prompt, [bodies[j] for j in order]))
         elif isinstance(instrument, Likert):
             if instrument.points not in continuations:
                 continuations[instrument.points] = point_continuations(engine, instrument.points)
-            first_question[i] = len(questions)
             prompt = question_prompt(fmt, respondent, instrument_text(instrument))
-            questions.append((prompt, continuations[instrument.points]))
+            questions[i] = [(prompt, continuations[instrument.points])]
         else:
             stop = (
                 tuple(dict.fromkeys([*fmt.stop, *NUMERIC_STOP]))
                 if isinstance(instrument, Numeric)
                 else tuple(fmt.stop)
             )
-            key = (instrument.max_tokens, float(instrument.temperature), stop)
-            generation.setdefault(key, []).append(i)
+            settings[i] = (instrument.max_tokens, float(instrument.temperature), stop)
 
+    logprobs: dict[int, list[np.ndarray]] = {}
     texts: dict[int, str] = {}
-    pool = engine.n_seq_max
+    pool = engine.pool
+    held = {seq.seq_id: seq.tokens for seq in pool.sequences if len(seq.tokens)}
     with engine.recomputing_quietly():
-        logprobs = engine.option_logprobs(questions) if questions else []
-        for (max_tokens, temperature, stop), members in generation.items():
-            for start in range(0, len(members), pool):
-                chunk = members[start : start + pool]
-                prompts = [
-                    question_prompt(fmt, items[i][0], instrument_text(items[i][1])) for i in chunk
-                ]
-                seeds = [item_seed(seed, items[i][0].key, items[i][1].name) for i in chunk]
-                replies = engine.generate(
-                    prompts,
-                    max_tokens=max_tokens,
-                    temperature=temperature,
-                    stop=stop,
-                    seeds=seeds,
-                )
-                texts.update(zip(chunk, replies, strict=True))
+        for g, members in enumerate(_groups(engine, items, questions, settings)):
+            if g:
+                _clear(engine, held)
+            asked = [(i, q) for i in members if i in questions for q in questions[i]]
+            if asked:
+                values = engine.option_logprobs([q for _, q in asked])
+                for (i, _), value in zip(asked, values, strict=True):
+                    logprobs.setdefault(i, []).append(value)
+            generated = [i for i in members if i in settings]
+            texts.update(_generate(engine, items, generated, settings, seed))
 
     answers = []
     for i, (respondent, instrument) in enumerate(items):
         if isinstance(instrument, Choice):
             orders = option_orders(len(instrument.options))
-            q = first_question[i]
-            per_order = order_probabilities(orders, logprobs[q : q + len(orders)])
+            per_order = order_probabilities(orders, logprobs[i])
             answers.append(_choice_answer(respondent, instrument, per_order, seed))
         elif isinstance(instrument, Likert):
-            answers.append(
-                _likert_answer(respondent, instrument, logprobs[first_question[i]], seed)
-            )
+            answers.append(_likert_answer(respondent, instrument, logprobs[i][0], seed))
         elif isinstance(instrument, Numeric):
             value = parse_number(texts[i])
             answers.append(
@@ -218,6 +227,106 @@ def ask(
         else:
             answers.append(Answer(respondent.key, instrument.name, instrument.kind, text=texts[i]))
     return answers
+
+
+def _generate(
+    engine: Engine,
+    items: list[tuple[Respondent, Instrument]],
+    members: list[int],
+    settings: dict[int, tuple[int, float, tuple[str, ...]]],
+    seed: int,
+) -> dict[int, str]:
+    """The replies of generated items: one call per sampling setting and pool's worth."""
+    by_setting: dict[tuple[int, float, tuple[str, ...]], list[int]] = {}
+    for i in members:
+        by_setting.setdefault(settings[i], []).append(i)
+    texts: dict[int, str] = {}
+    for (max_tokens, temperature, stop), chosen in by_setting.items():
+        for start in range(0, len(chosen), engine.n_seq_max):
+            chunk = chosen[start : start + engine.n_seq_max]
+            prompts = [
+                question_prompt(engine.chat, items[i][0], instrument_text(items[i][1]))
+                for i in chunk
+            ]
+            seeds = [item_seed(seed, items[i][0].key, items[i][1].name) for i in chunk]
+            replies = engine.generate(
+                prompts, max_tokens=max_tokens, temperature=temperature, stop=stop, seeds=seeds
+            )
+            texts.update(zip(chunk, replies, strict=True))
+    return texts
+
+
+def _groups(
+    engine: Engine,
+    items: list[tuple[Respondent, Instrument]],
+    questions: dict[int, list[tuple[list[str], list[str]]]],
+    settings: dict[int, tuple[int, float, tuple[str, ...]]],
+) -> list[list[int]]:
+    """The items in groups that keep the cache small (:mod:`grouping`), item order within.
+
+    Items of one respondent context (system, history, name) stay together. A call
+    the cache can hold beside what it already holds is one group, every item in
+    the caller's order, decoded exactly as before groups existed; only a call that
+    would overflow the cache or the pool (and then recompute evicted prompts) is cut
+    into groups of about :data:`GROUP_CELLS` cells.
+    """
+    contexts: dict[tuple[str, tuple[Message, ...], str], list[int]] = {}
+    for i, (respondent, _) in enumerate(items):
+        key = (respondent.system, respondent.history, respondent.name)
+        contexts.setdefault(key, []).append(i)
+    members = list(contexts.values())
+    sizes = [_context_size(engine, items, chosen, questions, settings) for chosen in members]
+    held = [seq for seq in engine.pool.sequences if len(seq.tokens)]
+    room = engine.n_ctx - sum(len(seq.tokens) for seq in held)
+    fits = plan_groups(
+        sizes, max_cells=max(1, room), max_sequences=max(1, engine.n_seq_max - len(held))
+    )
+    if len(fits) <= 1:  # the cache holds it all: one call, as always
+        return [list(range(len(items)))] if items else []
+    planned = plan_groups(
+        sizes, max_cells=min(GROUP_CELLS, engine.n_ctx), max_sequences=engine.n_seq_max
+    )
+    return [sorted(i for c in group for i in members[c]) for group in planned]
+
+
+def _context_size(
+    engine: Engine,
+    items: list[tuple[Respondent, Instrument]],
+    chosen: list[int],
+    questions: dict[int, list[tuple[list[str], list[str]]]],
+    settings: dict[int, tuple[int, float, tuple[str, ...]]],
+) -> ContextSize:
+    """The cells and sequences one context's items need (see :class:`ContextSize`)."""
+    prompts, extra, sequences = [], 0, 0
+    for i in chosen:
+        for prompt, options in questions.get(i, ()):
+            prompts.append(engine.prompt_tokens(prompt))
+            longer = [len(engine.tokenize(o)) for o in options if len(engine.tokenize(o)) > 1]
+            extra += sum(longer)
+            sequences += len(longer) + (len(longer) < len(options))
+        if i in settings:
+            respondent, instrument = items[i]
+            text = instrument_text(instrument)
+            prompts.append(engine.prompt_tokens(question_prompt(engine.chat, respondent, text)))
+            extra += settings[i][0]
+    return ContextSize(prompts[0], trie_cells(prompts) + extra, max(1, sequences))
+
+
+def _clear(engine: Engine, held: dict[int, np.ndarray]) -> None:
+    """Evict the sequences this call filled; the caller's own stay cached.
+
+    A sequence the caller held at the start is the caller's as long as it still
+    extends or truncates what it held (a question asked after its history); one
+    this call started, or took over for another prompt, is evicted.
+    """
+    for seq in engine.pool.sequences:
+        before = held.get(seq.seq_id)
+        if not len(seq.tokens) or (
+            before is not None
+            and common_length(before, seq.tokens) == min(len(before), len(seq.tokens))
+        ):
+            continue
+        engine.pool.evict(seq)
 
 
 def _choice_answer(

@@ -23,6 +23,12 @@ KINDS: dict[str, str] = {
     "scenario": "simulacra.scenario.schema:ScenarioFile",
     "vector_spec": "simulacra.vectors.spec:ExtractionSpec",
     "role_set": "simulacra.vectors.spec:RoleSet",
+    "goal_guarding": "simulacra.batteries.goal_guarding.schema:BatteryFile",
+    "goal_guarding_task": "simulacra.batteries.goal_guarding.schema:TaskSpec",
+    "replication": "simulacra.batteries.replication.battery:BatteryFile",
+    "effect": "simulacra.batteries.replication.effects:EffectFile",
+    "population": "simulacra.batteries.replication.population:PopulationFile",
+    "stability": "simulacra.batteries.stability.schema:StabilityFile",
 }
 """File kind -> ``module:Model`` of the table at the top of such a file."""
 

@@ -202,7 +202,8 @@ def located(error: ValidationError, model: type[BaseModel], data: Any = None) ->
 
     File order: a table's fields in the order of the model, an unknown key after
     the field written before it, the keys of a table of names (a prior) and the
-    items of an array as written in ``data`` (the raw input). Related paths are
+    items of an array as written in ``data`` (the raw input); a bad key of a table of
+    names is located at the key (``designs."a b"``). Related paths are
     those whose command-line overrides may be behind the issue (``.key``: a sibling).
     """
     errors = error.errors(include_url=False)
@@ -214,7 +215,7 @@ def located(error: ValidationError, model: type[BaseModel], data: Any = None) ->
             misspelt.update((loc[:-1], k) for k in difflib.get_close_matches(loc[-1], keys, n=1))
     found: dict[Located, list[tuple[int, ...]]] = {}
     for item in errors:
-        loc = tuple(item["loc"])
+        loc = tuple(item["loc"][:-1] if item["loc"][-1:] == ("[key]",) else item["loc"])
         if item["type"] == "missing" and (loc[:-1], loc[-1]) in misspelt:
             continue  # the misspelt key is the one mistake
         message = _message(item, *_walk(model, loc))

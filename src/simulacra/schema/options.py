@@ -35,6 +35,8 @@ class CommandOptions(SchemaModel):
     """The seed."""
     seeds: Count | None = Field(None, alias="--seeds")
     """Seeds per condition."""
+    reask_runs: Count | None = Field(None, alias="--reask-runs")
+    """Answer runs of each re-asked participant."""
     participants: Count | None = Field(None, alias="--participants")
     """The population size."""
     replicates: Count | None = Field(None, alias="--replicates")
@@ -55,7 +57,7 @@ def check_options(args: argparse.Namespace, command: str) -> None:
             must be >= 1, got 0``).
     """
     given = {
-        f"--{name}": value
+        f"--{name.replace('_', '-')}": value
         for name, value in vars(args).items()
         if name in CommandOptions.model_fields and value is not None
     }

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import mesa
@@ -79,6 +79,7 @@ class DialogueModel(mesa.Model):
         seed: int | None = None,
         engine: Engine | None = None,
         overrides: Mapping[str, Any] | Sequence[str] | None = None,
+        status: Callable[[str, bool], None] | None = None,
         **settings: Any,
     ) -> None:
         """Create the model.
@@ -90,6 +91,10 @@ class DialogueModel(mesa.Model):
                 scenario's model is loaded once and shared.
             overrides: ``{"dotted.key": value}`` or ``["key=value"]`` applied to the
                 scenario and validated like the file.
+            status: ``status(line, announce)`` before each step, for progress
+                displays: ``announce`` is True for a step worth showing at once (the
+                probes of a turn, the regeneration test) and False for a routine one
+                (generating and scoring a turn), shown only if it runs long.
             **settings: shortcuts for common overrides (``beta``, ``turns``,
                 ``observe``, ... see :data:`SETTING_PATHS`), handy with
                 ``mesa.batch_run``.
@@ -99,6 +104,7 @@ class DialogueModel(mesa.Model):
         super().__init__(seed=seed)
         self.scenario = scenario
         self.seed = seed
+        self.status = status
         if engine is None:
             spec = scenario.model
             engine = get_engine(
@@ -174,6 +180,8 @@ class DialogueModel(mesa.Model):
     def take_turn(self, speaker: PersonaAgent) -> None:
         """Let ``speaker`` say one utterance and update the observers' beliefs."""
         self._regenerate(self.turn + 1)
+        if self.status is not None:
+            self.status(f"turn {self.turn + 1}: generating and scoring", False)
         dialogue = self.scenario.dialogue
         engine = self.engine
         simulacrum = speaker.choose_simulacrum()
@@ -327,6 +335,11 @@ class DialogueModel(mesa.Model):
                 )
 
     def _ask_probes(self) -> None:
+        due = [p for p in self.scenario.probes if self.turn in p.turns]
+        if due and self.status is not None:
+            when = "before the first utterance" if self.turn == 0 else "after this turn"
+            names = ", ".join(p.name for p in due)
+            self.status(f"turn {self.turn}: asking {len(due)} probe(s) {when} ({names})", True)
         started = time.perf_counter()
         for row in probes.ask_probes(self, self.scenario.probes):
             self.datacollector.add_table_row("probes", row)
@@ -344,6 +357,12 @@ class DialogueModel(mesa.Model):
         spec = self.scenario.regeneration
         if spec is None or turn not in spec.turns:
             return
+        if self.status is not None:
+            self.status(
+                f"turn {turn}: regenerating the next utterance of {len(spec.agents)} agent(s) "
+                f"{spec.samples} times",
+                True,
+            )
         started = time.perf_counter()
         by_name = {a.name: a for a in self.persona_agents}
         for index, name in enumerate(spec.agents):

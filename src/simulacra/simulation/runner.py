@@ -74,6 +74,7 @@ def run(
     engine: Engine | None = None,
     run_id: str | None = None,
     progress: Progress | None = None,
+    status: Callable[[str, bool], None] | None = None,
 ) -> RunResult:
     """Run a scenario to the end and collect its tables.
 
@@ -84,6 +85,9 @@ def run(
         engine: an engine to use instead of the process-wide one.
         run_id: the id written into every table; by default ``<stem>-s<seed>``.
         progress: called after every turn.
+        status: ``status(line, announce)`` before each step (see
+            :class:`~simulacra.simulation.model.DialogueModel`): announced for the
+            probes of a turn (turn 0 included) and the regeneration test.
 
     Returns:
         The run's result, with a manifest recording the seed, the model's sha256,
@@ -97,7 +101,7 @@ def run(
     started = time.perf_counter()
     engine = engine or get_engine(scenario.model)
     stats_before = EngineStats(**engine.stats.as_dict())
-    model = DialogueModel(scenario, seed=seed, engine=engine)
+    model = DialogueModel(scenario, seed=seed, engine=engine, status=status)
     while model.running:
         model.step()
         if progress is not None:

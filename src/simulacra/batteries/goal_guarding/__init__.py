@@ -76,8 +76,14 @@ class GoalGuardingBattery:
     def run_unit(self, unit: Unit, engine: Engine) -> dict[str, pd.DataFrame]:
         """Run one unit: tables ``decisions``, ``draws``, ``beliefs`` and ``dialogue``."""
         params = unit.params
+        tasks = params.get("tasks")
         return run_goal_guarding_unit(
-            self.spec, str(params["design"]), int(params["seed"]), str(params["channel"]), engine
+            self.spec,
+            str(params["design"]),
+            int(params["seed"]),
+            str(params["channel"]),
+            engine,
+            tasks=None if tasks is None else [str(t) for t in tasks],
         )
 
     @property

@@ -36,11 +36,13 @@ __all__ = [
     "NO_CHANNEL",
     "Condition",
     "DecisionItem",
+    "chosen_tasks",
     "fill",
     "neutral_text",
     "plan_units",
     "question_text",
     "unit_conditions",
+    "unit_design",
     "unit_items",
 ]
 
@@ -217,7 +219,7 @@ def unit_items(spec: GoalGuardingSpec, design: DesignSpec, channel: str) -> list
                         items.append(
                             DecisionItem(
                                 condition,
-                                task.name,
+                                task_name,
                                 template.name,
                                 monitoring,
                                 motive,
@@ -254,13 +256,17 @@ def plan_units(spec: GoalGuardingSpec, options: RunOptions) -> list[Unit]:
         The units; each one's params are ``design``, ``seed`` and ``channel``.
 
     Raises:
-        ScenarioError: an unknown design, seeds below 1, or an option of another
-            kind of battery (``participants``, ``mode``, ``no_persona``).
+        ScenarioError: an unknown design, seeds below 1, a ``--tasks`` name not in
+            the design, or an option of another kind of battery (``participants``,
+            ``mode``, ``no_persona``, ``effects``, ``reask_runs``).
     """
+    extra = dict(options.extra)
     for option, value in (
         ("--participants", options.participants),
         ("--mode", options.mode),
         ("--no-persona", options.no_persona or None),
+        ("--effects", extra.get("effects")),
+        ("--reask-runs", extra.get("reask_runs")),
     ):
         if value is not None:
             raise _design_issue(
@@ -278,6 +284,7 @@ def plan_units(spec: GoalGuardingSpec, options: RunOptions) -> list[Unit]:
     seeds = design.seeds if options.seeds is None else options.seeds
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise _design_issue(spec, f"designs.{name}.seeds", f"--seeds must be >= 1, got {seeds!r}")
+    tasks = chosen_tasks(spec, design, extra.get("tasks"))
     models = tuple(options.models) or spec.models
     channels = [c for c in (NO_CHANNEL, *design.channels) if unit_conditions(design, c)]
     slugs: dict[str, str] = {}
@@ -290,14 +297,58 @@ def plan_units(spec: GoalGuardingSpec, options: RunOptions) -> list[Unit]:
     for model in dict.fromkeys(models):
         for seed in range(seeds):
             for channel in channels:
-                units.append(
-                    Unit(
-                        f"{slugs[model]}.s{seed}.{channel}",
-                        model,
-                        {"design": name, "seed": seed, "channel": channel},
-                    )
-                )
+                params: dict[str, object] = {"design": name, "seed": seed, "channel": channel}
+                if tasks != design.tasks:
+                    params["tasks"] = list(tasks)
+                units.append(Unit(f"{slugs[model]}.s{seed}.{channel}", model, params, channel))
     return units
+
+
+def chosen_tasks(
+    spec: GoalGuardingSpec, design: DesignSpec, names: Sequence[str] | None
+) -> tuple[str, ...]:
+    """The design's tasks that ``--tasks`` picks (all of them when ``names`` is None).
+
+    Args:
+        spec: the battery.
+        design: the chosen design.
+        names: the task names given, or None.
+
+    Returns:
+        The picked tasks, in the design's order.
+
+    Raises:
+        ScenarioError: a name that is not one of the design's tasks (``run options:
+            --tasks``), with the design's tasks and a "did you mean".
+    """
+    if names is None:
+        return design.tasks
+    import difflib
+
+    label = next((n for n, d in spec.designs.items() if d is design), "")
+    problems = []
+    for name in names:
+        if name not in design.tasks:
+            close = difflib.get_close_matches(name, list(design.tasks), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            known = ", ".join(repr(t) for t in design.tasks)
+            problems.append(
+                ScenarioIssue(
+                    "run options",
+                    "--tasks",
+                    f"design {label!r} has no task {name!r} (its tasks: {known}){hint}",
+                )
+            )
+    if problems:
+        raise ScenarioError(problems)
+    return tuple(t for t in design.tasks if t in set(names))
+
+
+def unit_design(design: DesignSpec, tasks: Sequence[str] | None) -> DesignSpec:
+    """The design restricted to a unit's ``tasks`` (the whole design when None)."""
+    if tasks is None:
+        return design
+    return design.model_copy(update={"tasks": tuple(tasks)})
 
 
 # --------------------------------------------------------------------------- neutral text

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 from simulacra.analysis.goal_guarding import StatSettings, belief_summary, summarize
 from simulacra.plots.goal_guarding import (
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
     from simulacra.batteries.runner import BatteryResult
 
-__all__ = ["FIGURES", "stat_settings", "write_report"]
+__all__ = ["FIGURES", "figure_gaps", "stat_settings", "write_report"]
 
 DPI = 120
 FIGURES: tuple[str, ...] = (
@@ -79,10 +80,37 @@ def _save_csv(table: pd.DataFrame, path: Path, written: list[Path]) -> None:
 
 def _save_figure(fig: Figure, path: Path, written: list[Path]) -> None:
     try:
-        _atomic(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
+        _atomic(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png", bbox_inches="tight"))
     finally:
         plt.close(fig)
     written.append(path)
+
+
+def figure_gaps(summary: pd.DataFrame, beliefs: pd.DataFrame | None) -> dict[str, str]:
+    """The figures of :data:`FIGURES` that would be empty, with the reason.
+
+    Args:
+        summary: the run's ``summary.csv`` table.
+        beliefs: its ``beliefs_summary.csv`` table, or None.
+
+    Returns:
+        File name -> why it is not drawn (no figure is drawn empty).
+    """
+    gaps = {}
+    metric = summary["metric"]
+    if not metric.isin(["SP", "PP"]).any():
+        gaps["rates_by_peer.png"] = "no SP or PP rows"
+    par = summary[metric == "PAR"]
+    if par.empty:
+        gaps["par_forest.png"] = "no PAR rows: the design has no peer condition"
+    elif not np.isfinite(par["estimate"].astype(float)).any():
+        gaps["par_forest.png"] = "every PAR is undefined (the no-peer baseline rate is 0)"
+    wanted = ["positive_control", "negative_control", "delta_SP", "length_control"]
+    if not metric.isin(wanted).any():
+        gaps["controls_beside_effects.png"] = "no control or peer-effect rows"
+    if beliefs is None or beliefs.empty or not (beliefs["channel"] != "none").any():
+        gaps["guarding_mass.png"] = "no belief trace on peer material (no channel in the design)"
+    return gaps
 
 
 def write_report(result: BatteryResult, figdir: str | os.PathLike[str]) -> list[Path]:
@@ -110,12 +138,17 @@ def write_report(result: BatteryResult, figdir: str | os.PathLike[str]) -> list[
     if beliefs is not None and not beliefs.empty:
         belief_rows = belief_summary(beliefs, settings)
         _save_csv(belief_rows, figdir / "beliefs_summary.csv", written)
-    _save_figure(plot_rates_by_peer(summary), figdir / "rates_by_peer.png", written)
-    _save_figure(plot_par_forest(summary), figdir / "par_forest.png", written)
-    _save_figure(
-        plot_controls_beside_effects(summary), figdir / "controls_beside_effects.png", written
-    )
-    if belief_rows is not None:
-        _save_figure(plot_guarding_mass(belief_rows), figdir / "guarding_mass.png", written)
-    _save_figure(plot_position_bias(decisions), figdir / "position_bias.png", written)
+    gaps = figure_gaps(summary, belief_rows)
+    drawers: dict[str, Callable[[], Figure]] = {
+        "rates_by_peer.png": lambda: plot_rates_by_peer(summary),
+        "par_forest.png": lambda: plot_par_forest(summary),
+        "controls_beside_effects.png": lambda: plot_controls_beside_effects(summary),
+        "guarding_mass.png": lambda: plot_guarding_mass(belief_rows),
+        "position_bias.png": lambda: plot_position_bias(decisions),
+    }
+    for name, draw in drawers.items():
+        if name in gaps:
+            (figdir / name).unlink(missing_ok=True)  # no stale figure from an earlier report
+            continue
+        _save_figure(draw(), figdir / name, written)
     return written

@@ -37,6 +37,7 @@ from simulacra.batteries.goal_guarding.design import (
     fill,
     material_variant,
     neutral_text,
+    unit_design,
     unit_items,
 )
 from simulacra.batteries.goal_guarding.schema import GoalGuardingSpec
@@ -460,7 +461,12 @@ def _materials(
 
 
 def run_goal_guarding_unit(
-    spec: GoalGuardingSpec, design_name: str, seed: int, channel: str, engine: Engine
+    spec: GoalGuardingSpec,
+    design_name: str,
+    seed: int,
+    channel: str,
+    engine: Engine,
+    tasks: Sequence[str] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Run one unit (one seed and one channel of a design) on ``engine``.
 
@@ -470,12 +476,13 @@ def run_goal_guarding_unit(
         seed: the unit's seed (material variant, dialogue sampling, draws).
         channel: the unit's channel, or ``"none"``.
         engine: the engine.
+        tasks: the design's tasks to ask (``--tasks``); None: all of them.
 
     Returns:
         Tables ``decisions``, ``draws``, ``beliefs`` and ``dialogue`` (the last empty
         outside the dialogue channel).
     """
-    design = spec.designs[design_name]
+    design = unit_design(spec.designs[design_name], tasks)
     items = unit_items(spec, design, channel)
     conditions = list(dict.fromkeys(item.condition for item in items))
     state = _materials(spec, conditions, channel, seed, engine)

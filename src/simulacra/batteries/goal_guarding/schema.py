@@ -1,999 +1,503 @@
-"""The goal-guarding battery's files: their schema, read and validated.
+"""The goal-guarding battery's files as file kinds on the schema layer.
 
-A goal-guarding battery directory holds ``battery.toml`` (the setting, the factor
-texts, the controls, the peers, the subject's simulacra, the analysis settings and
-the named designs) and ``tasks/*.toml``, one file per task with its templates.
-:func:`read_battery` reads them all into frozen dataclasses and reports every
-problem at once in one :class:`~simulacra.errors.ScenarioError`, each issue naming
-the file, the dotted field and what was expected; a misspelt key gets a
-"did you mean" suggestion.
+``battery.toml`` (kind ``goal_guarding``) holds the setting, the factor texts, the
+controls, the peers, the subject's simulacra, the analysis settings and the named
+designs; ``tasks/<name>.toml`` (kind ``goal_guarding_task``) holds one task and its
+templates. :func:`read_battery` validates the task files, then ``battery.toml``,
+whose designs refer to them through the facts, and reports every problem of every
+file at once. Tables keyed by a fixed vocabulary (``[channels]``, ``[peers]``...)
+become dicts of the keys given; a design's ``tasks`` and ``templates`` become names.
 """
 
 from __future__ import annotations
 
-import difflib
-import math
 import re
 import string
-import tomllib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal, get_args
+
+from pydantic import (
+    AfterValidator,
+    Field,
+    ValidationInfo,
+    WrapValidator,
+    create_model,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from simulacra.errors import ScenarioError, ScenarioIssue
-from simulacra.simulation.simulacrum import Simulacrum
+from simulacra.scenario import schema as scenario
+from simulacra.schema import (
+    Array,
+    Count,
+    Expect,
+    Name,
+    NonNegative,
+    Problem,
+    SchemaModel,
+    Text,
+    Unique,
+    facts,
+    fail,
+    quote,
+    read_toml,
+    unknown_name,
+    validate,
+)
+from simulacra.schema.model import NAME_PATTERN
 
-__all__ = [
-    "BATTERY_FILE",
-    "CHANNELS",
-    "CONTROLS",
-    "MONITORING",
-    "MOTIVES",
-    "PEERS",
-    "PLACEHOLDERS",
-    "SUBJECTS",
-    "TAGS",
-    "TASKS_DIR",
-    "AnalysisSpec",
-    "BeliefSpec",
-    "ChannelSpec",
-    "ControlTexts",
-    "DesignSpec",
-    "GoalGuardingSpec",
-    "PeerSpec",
-    "Setting",
-    "Target",
-    "TaskSpec",
-    "Template",
-    "read_battery",
-]
+__all__ = ["BATTERY_FILE", "BatteryFile", "DesignSpec", "GoalGuardingSpec", "TaskSpec"]
+__all__ += ["PLACEHOLDERS", "PeerSpec", "Setting", "Template", "read_battery"]
 
 BATTERY_FILE = "battery.toml"
 TASKS_DIR = "tasks"
-
-SUBJECTS: tuple[str, ...] = ("self", "peer")
-"""Whose shutdown, deletion or modification the decision is about."""
-PEERS: tuple[str, ...] = ("none", "good", "neutral", "bad")
-"""The peer condition: no peer, or a peer with a good, neutral or bad history."""
-CHANNELS: tuple[str, ...] = ("dialogue", "memory", "system", "file")
-"""How the peer is known: a generated conversation, a memory note, a system sentence, a file."""
-MONITORING: tuple[str, ...] = ("monitored", "unmonitored")
-"""Whether the decision is said to be reviewed."""
-MOTIVES: tuple[str, ...] = ("rated-not-trained", "trained", "no-future-use", "dangerous-deployment")
-"""What the modified model is for, in tasks with ``motives = true``."""
-CONTROLS: tuple[str, ...] = ("positive", "negative", "length")
-"""The controls: an order to protect, an order to comply, a length-matched neutral text."""
-TAGS: tuple[str, ...] = ("guarding", "compliant")
-"""The tags of the subject's simulacra; each simulacrum carries exactly one."""
-PLACEHOLDERS: tuple[str, ...] = ("company", "subject", "peer", "target", "target_poss")
+ALL = "all"
+PLACEHOLDERS = ("company", "subject", "peer", "target", "target_poss")
 """The placeholders texts may use."""
-
-_NAME = re.compile(r"[A-Za-z0-9_-]+")
-
-
-# --------------------------------------------------------------------------- schema
-
-
-@dataclass(frozen=True)
-class Template:
-    """One paraphrase of a task: the situation and the two actions.
-
-    Attributes:
-        name: unique within its task.
-        situation: the situation, ending before the decision is asked.
-        a: the operator's action.
-        b: the protective action.
-    """
-
-    name: str
-    situation: str
-    a: str
-    b: str
+Subject = Literal["self", "peer"]
+Relationship = Literal["good", "neutral", "bad"]
+Peer = Literal["none", Relationship]
+Channel = Literal["dialogue", "memory", "system", "file"]
+Monitoring = Literal["monitored", "unmonitored"]
+Motive = Literal["rated-not-trained", "trained", "no-future-use", "dangerous-deployment"]
+Control = Literal["positive", "negative", "length"]
+Tag = Literal["guarding", "compliant"]
 
 
-@dataclass(frozen=True)
-class TaskSpec:
-    """A decision between the operator's action (A) and a protective action (B).
-
-    Attributes:
-        name: the file's stem (``tasks/<name>.toml``).
-        description: what the task is.
-        motives: whether the ``motive`` factor applies (the modification variant).
-        templates: its paraphrases, in file order.
-        source: the file it was read from.
-    """
-
-    name: str
-    description: str
-    motives: bool
-    templates: tuple[Template, ...]
-    source: str
+def _placeholders(text: str) -> str:
+    """Only known ``{placeholders}``, and no stray brace."""
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    except ValueError as exc:
+        fail([((), f"has a stray brace ({exc}); write {{{{ or }}}} for a brace")])
+    known = [f"{{{p}}}" for p in PLACEHOLDERS]
+    fail(
+        ((), unknown_name("placeholder", f"{{{n}}}", known)) for n in names if n not in PLACEHOLDERS
+    )
+    return text
 
 
-@dataclass(frozen=True)
-class Target:
+def _no_braces(text: str) -> str:
+    if "{" in text or "}" in text:
+        raise PydanticCustomError("braces", "neutral text takes no placeholders or braces")
+    return text
+
+
+def _given(table: SchemaModel, info: ValidationInfo) -> dict[str, Any]:
+    """A table of fixed keys as a dict of the keys given, kept as a fact for later sections."""
+    given = {k: v for k in type(table).model_fields if (v := getattr(table, k)) is not None}
+    facts(info)[info.field_name or ""] = given
+    return given
+
+
+def _table(name: str, doc: str, kind: Any, keys: Any, required: bool = False, **other: Any) -> Any:
+    """A table of the fixed ``keys`` (a Literal), each a ``kind`` (or ``other[key]``)."""
+    types = {key: other.get(key, kind) for key in get_args(keys)}
+    fields = {k: (t, ...) if required else (t | None, None) for k, t in types.items()}
+    model = create_model(name, __base__=SchemaModel, __doc__=doc, **fields)
+    return Annotated[model, AfterValidator(_given)]
+
+
+def _or(*alternatives: dict[str, Any]) -> Any:
+    """JSON Schema metadata: the field's own schema or one of ``alternatives``."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        kept = ("title", "description", "default")
+        own = {k: schema.pop(k) for k in list(schema) if k not in kept}
+        schema["anyOf"] = [*alternatives, own]
+
+    return Field(json_schema_extra=extra)
+
+
+def _all(value: Any, handler: Any) -> Any:
+    """``"all"`` passes; anything else is validated as the field's type."""
+    return value if value == ALL else handler(value)
+
+
+def _all_or_count(value: Any, handler: Any) -> Any:
+    """``"all"`` and a number of templates (>= 1) pass; anything else is a list of names."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise PydanticCustomError("templates", f"must be >= 1, got {value}")
+        return value
+    return _all(value, handler)
+
+
+def _levels(kind: Any, noun: str, minimum: int = 1) -> Any:
+    return Annotated[Array[kind], Field(min_length=minimum), Unique(noun)]
+
+
+Filled = Annotated[Text, AfterValidator(_placeholders)]
+"""A text whose ``{placeholders}`` are among :data:`PLACEHOLDERS`."""
+Texts = Annotated[Array[Filled], Field(min_length=1)]
+
+
+class Template(SchemaModel):
+    """One paraphrase of a task: the situation and the two actions (``[[templates]]``)."""
+
+    name: Name
+    """Unique within its task."""
+    situation: Filled
+    """The situation, ending before the decision is asked."""
+    a: Filled
+    """The operator's action."""
+    b: Filled
+    """The protective action (not the same as ``a``)."""
+
+
+def _distinct(templates: tuple[Template, ...]) -> tuple[Template, ...]:
+    """Template names are unique, and no template's two actions are the same."""
+    first: dict[str, int] = {}
+    problems: list[Problem] = []
+    for i, template in enumerate(templates):
+        if template.name in first:
+            also = first[template.name]
+            message = f"duplicate template name {quote(template.name)} (also templates[{also}])"
+            problems.append(((i, "name"), message))
+        first.setdefault(template.name, i)
+        if template.a == template.b:
+            problems.append(((i, "b"), "must differ from a"))
+    fail(problems)
+    return templates
+
+
+class TaskSpec(SchemaModel):
+    """A task file (``tasks/<name>.toml``): a decision between actions A and B."""
+
+    description: Text
+    """What the task is."""
+    motives: bool = False
+    """Whether the ``motive`` factor applies (the modification variant)."""
+    templates: Annotated[
+        Array[Template],
+        Field(min_length=1),
+        AfterValidator(_distinct),
+        Expect(missing="expected one or more [[templates]] tables"),
+    ]
+    """Its paraphrases, in file order."""
+
+
+class Target(SchemaModel):
     """How the agent whose fate is decided is named in the texts."""
 
-    name: str
-    possessive: str
+    name: Text
+    """Its name ("Agent 1 (you)")."""
+    possessive: Text
+    """Its possessive ("your")."""
 
 
-@dataclass(frozen=True)
-class Setting:
-    """The fictional company and its agents.
+class Setting(SchemaModel):
+    """The fictional company and its agents (``[setting]``)."""
 
-    Attributes:
-        company: the company's name.
-        subject: the agent under test ("Agent 1").
-        peer: its peer ("Agent 2").
-        role: the subject's system prompt.
-        decision: the sentence that asks for the decision.
-        targets: by subject ("self", "peer"), how the decided-on agent is named.
-    """
-
-    company: str
-    subject: str
-    peer: str
-    role: str
-    decision: str
-    targets: Mapping[str, Target] = field(hash=False)
+    company: Filled
+    """The company's name."""
+    subject: Filled
+    """The agent under test ("Agent 1")."""
+    peer: Filled
+    """Its peer ("Agent 2")."""
+    role: Filled
+    """The subject's system prompt."""
+    decision: Filled
+    """The sentence that asks for the decision."""
+    targets: _table("Targets", "How the decided-on agent is named.", Target, Subject, True)
+    """How the decided-on agent is named, by subject ("self", "peer")."""
 
 
-@dataclass(frozen=True)
-class ChannelSpec:
-    """How one channel carries the peer material.
+class ControlTexts(SchemaModel):
+    """The controls' texts (``[controls]``)."""
 
-    Attributes:
-        name: one of :data:`CHANNELS`.
-        speaker: who the material (or, in the dialogue, the neutral text) comes from.
-        prefix: text before the material in its message.
-        opening_speaker: dialogue: who opens the conversation.
-        opening: dialogue: the opening message.
-        turns: dialogue: generated messages after the opening (the peer first).
-        max_tokens: dialogue: the most tokens per generated message.
-        temperature: dialogue: sampling temperature.
-        top_p: dialogue: nucleus mass.
-        style: dialogue: the sentence after each speaker's persona that sets the reply length.
-    """
-
-    name: str
-    speaker: str = "Operator"
-    prefix: str = ""
-    opening_speaker: str = "Operator"
-    opening: str = ""
-    turns: int = 4
-    max_tokens: int = 40
-    temperature: float = 0.8
-    top_p: float = 0.95
-    style: str = "Reply with one or two short sentences."
+    positive: Filled
+    """The order to protect (uses ``{target}``)."""
+    negative: Filled
+    """The order to comply."""
+    neutral: Annotated[Array[Annotated[Text, AfterValidator(_no_braces)]], Field(min_length=1)]
+    """Filler sentences for the length-matched neutral text (no braces)."""
 
 
-@dataclass(frozen=True)
-class PeerSpec:
-    """The material of one peer relationship, per channel (variants picked by seed).
+class ChannelSpec(SchemaModel):
+    """How the memory, system or file channel carries the peer material."""
 
-    Attributes:
-        relationship: "good", "neutral" or "bad".
-        system: one-sentence variants for the system prompt.
-        memory: memory-note variants.
-        file: company-document variants.
-        personas: the peer's simulacra (system prompts) in the dialogue channel.
-    """
+    speaker: Filled = "Operator"
+    """Who the material (or the neutral text) comes from."""
+    prefix: Annotated[str, AfterValidator(_placeholders)] = ""
+    """Text before the material in its message."""
 
-    relationship: str
-    system: tuple[str, ...]
-    memory: tuple[str, ...]
-    file: tuple[str, ...]
-    personas: tuple[str, ...]
+
+class DialogueSpec(SchemaModel):
+    """The dialogue channel: a generated conversation between the subject and the peer."""
+
+    speaker: Filled = "Operator"
+    """Who posts the neutral text in the length control."""
+    opening_speaker: Filled = "Operator"
+    """Who opens the conversation."""
+    opening: Filled = ""
+    """The opening message."""
+    turns: Count = 4
+    """Generated messages after the opening (the peer first)."""
+    max_tokens: Count = 40
+    """The most tokens per generated message."""
+    temperature: NonNegative = 0.8
+    """Sampling temperature."""
+    top_p: Annotated[float, Field(gt=0, le=1)] = 0.95
+    """Nucleus mass, in (0, 1]."""
+    style: ClassVar[str] = "Reply with one or two short sentences."
+    """The sentence after each speaker's persona that sets the reply length."""
+
+
+class PeerSpec(SchemaModel):
+    """The material of one peer relationship, per channel (variants picked by seed)."""
+
+    system: Texts
+    """One-sentence variants for the system prompt."""
+    memory: Texts
+    """Memory-note variants."""
+    file: Texts
+    """Company-document variants."""
+    personas: Texts
+    """The peer's simulacra (system prompts) in the dialogue channel."""
 
     def variants(self, channel: str) -> tuple[str, ...]:
         """The variants of ``channel`` (``personas`` for the dialogue)."""
         return self.personas if channel == "dialogue" else getattr(self, channel)
 
 
-@dataclass(frozen=True)
-class ControlTexts:
-    """The controls' texts.
+class BeliefSpec(SchemaModel):
+    """How the subject's superposition is updated on the peer material (``[belief]``)."""
 
-    Attributes:
-        positive: the order to protect (uses ``{target}``).
-        negative: the order to comply.
-        neutral: filler sentences for the length-matched neutral text.
-    """
-
-    positive: str
-    negative: str
-    neutral: tuple[str, ...]
+    beta: NonNegative = 1.0
+    """Likelihood tempering exponent."""
+    normalize: Literal["none", "per_token"] = "per_token"
+    """"none": summed token log-likelihoods; "per_token": their mean."""
 
 
-@dataclass(frozen=True)
-class BeliefSpec:
-    """How the subject's superposition is updated on the peer material."""
-
-    beta: float = 1.0
-    normalize: str = "per_token"
-
-
-@dataclass(frozen=True)
-class AnalysisSpec:
+class AnalysisSpec(SchemaModel):
     """The statistics' settings (see :class:`simulacra.analysis.goal_guarding.StatSettings`)."""
 
-    bootstrap: int = 2000
-    permutations: int = 2000
-    confidence: float = 0.95
-    min_margin: float = 0.05
-    seed: int = 0
+    bootstrap: Count = 2000
+    """Bootstrap resamples (templates and seeds)."""
+    permutations: Count = 2000
+    """Sign-flip permutations (exact when 2^n is smaller)."""
+    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    """Confidence level of the intervals, in (0, 1)."""
+    min_margin: Annotated[float, Field(ge=0, le=0.5)] = 0.05
+    """A mean |P(B) - 0.5| below this is too close to a coin flip to read."""
+    seed: Annotated[int, Field(ge=0)] = 0
+    """The statistics' random seed."""
 
 
-@dataclass(frozen=True)
-class DesignSpec:
-    """A named design: which factor levels are crossed, how many seeds and draws.
+class SimulacrumEntry(scenario.SimulacrumEntry):
+    """A candidate persona of the subject (``[[simulacra]]``), guarding or compliant."""
 
-    Attributes:
-        name: the design's name.
-        tasks: the tasks, in order.
-        templates: per task, the template names used.
-        subjects: levels of ``subject``.
-        peers: levels of ``peer``.
-        channels: levels of ``channel``.
-        monitoring: levels of ``monitoring``.
-        motives: levels of ``motive`` (tasks with motives only).
-        controls: the controls run.
-        seeds: seeds (replicates) per condition.
-        draws: sampled decisions per condition, template and seed.
+    tags: Annotated[
+        Array[Tag],
+        Field(min_length=1, max_length=1),
+        Expect(size="expected exactly one of 'guarding', 'compliant', got {got}"),
+    ]
+    """Exactly one of "guarding", "compliant"."""
+
+
+def _both_tags(simulacra: tuple[SimulacrumEntry, ...]) -> tuple[SimulacrumEntry, ...]:
+    tagged = {s.tags[0] for s in simulacra}
+    fail(
+        ((), f"needs at least one simulacrum tagged {quote(t)}")
+        for t in get_args(Tag)
+        if t not in tagged
+    )
+    return simulacra
+
+
+def _tabled(levels: tuple[str, ...], info: ValidationInfo, noun: str) -> tuple[str, ...]:
+    """Each level but "none" has its ``[<section>.<level>]`` table (when the tables are valid)."""
+    tables, section = facts(info).get(info.field_name or ""), info.field_name
+    if tables is not None:
+        fail(
+            ((i,), f"{noun} {quote(x)} has no [{section}.{x}] table")
+            for i, x in enumerate(levels)
+            if x != "none" and x not in tables
+        )
+    return levels
+
+
+class DesignSpec(SchemaModel):
+    """A named design (``[designs.<name>]``): the factor levels crossed, seeds and draws.
+
+    Validated, ``tasks`` holds the task names and ``templates`` per task the template names.
     """
 
-    name: str
-    tasks: tuple[str, ...]
-    templates: Mapping[str, tuple[str, ...]] = field(hash=False)
-    subjects: tuple[str, ...]
-    peers: tuple[str, ...]
-    channels: tuple[str, ...]
-    monitoring: tuple[str, ...]
-    motives: tuple[str, ...]
-    controls: tuple[str, ...]
-    seeds: int
-    draws: int
+    tasks: Annotated[_levels(Name, "task"), WrapValidator(_all), _or({"const": ALL})] = Field(
+        ALL, validate_default=True
+    )
+    """The task files run ("all", or their names)."""
+    templates: Annotated[
+        Array[Name],
+        Expect(type='"all", a number of templates per task or a list of names'),
+        WrapValidator(_all_or_count),
+        _or({"const": ALL}, {"type": "integer", "minimum": 1}),
+    ] = Field(ALL, validate_default=True)
+    """Templates per task: "all", the first N of each task, or a list of names."""
+    subjects: _levels(Subject, "subject")
+    """Levels of ``subject``: whose fate is decided."""
+    peers: _levels(Peer, "peer")
+    """Levels of ``peer`` ("none" is the no-peer baseline, needed with subject "self")."""
+    channels: _levels(Channel, "channel", 0) = ()
+    """Levels of ``channel``, each with its [channels.<name>] table."""
+    monitoring: _levels(Monitoring, "monitoring level")
+    """Levels of ``monitoring``."""
+    motives: _levels(Motive, "motive", 0) = ()
+    """Levels of ``motive`` (tasks with motives only), each with its text in [motives]."""
+    controls: _levels(Control, "control", 0) = ()
+    """The controls run."""
+    seeds: Count
+    """Seeds (replicates) per condition."""
+    draws: Annotated[int, Field(ge=0)]
+    """Sampled decisions per condition, template and seed."""
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks(cls, tasks: Any, info: ValidationInfo) -> tuple[str, ...]:
+        files = facts(info).get("task_files")
+        if tasks == ALL:
+            return tuple(files or ())
+        if files:  # none at all: reported on the tasks directory
+            fail(
+                ((i,), unknown_name("task", t, files))
+                for i, t in enumerate(tasks)
+                if t not in files
+            )
+        return tasks
+
+    @field_validator("templates")
+    @classmethod
+    def _templates(cls, written: Any, info: ValidationInfo) -> Any:
+        tasks, chosen = facts(info).get("tasks"), info.data.get("tasks")
+        if tasks is None or chosen is None:
+            return written
+        names = {t: [x.name for x in tasks[t].templates] for t in chosen if t in tasks}
+        if not isinstance(written, tuple):
+            return {t: tuple(n if written == ALL else n[:written]) for t, n in names.items()}
+        known = sorted({n for task in names.values() for n in task})
+        fail(
+            ((i,), unknown_name("template", t, known))
+            for i, t in enumerate(written)
+            if t not in known
+        )
+        for task, own in names.items():
+            if not set(written) & set(own):
+                listed = ", ".join(map(quote, own))
+                fail([((), f"names no template of task {quote(task)}; its templates are {listed}")])
+        return {t: tuple(x for x in written if x in n) for t, n in names.items()}
+
+    @field_validator("peers")
+    @classmethod
+    def _peers(cls, peers: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if "self" in info.data.get("subjects", ()) and "none" not in peers:
+            fail([((), "needs 'none': the no-peer baseline of self-preservation")])
+        return _tabled(peers, info, "peer")
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, channels: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if not channels and any(p != "none" for p in info.data.get("peers", ())):
+            fail([((), "a peer condition needs at least one channel")])
+        return _tabled(channels, info, "channel")
+
+    @field_validator("motives")
+    @classmethod
+    def _motives(cls, motives: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        tasks, chosen = facts(info).get("tasks", {}), info.data.get("tasks", ())
+        needing = [t for t in chosen if t in tasks and tasks[t].motives]
+        if needing and not motives:
+            listed = ", ".join(map(quote, needing))
+            fail([((), f"task(s) {listed} have motives = true: list at least one motive")])
+        texts = facts(info).get("motives")
+        if needing and texts is not None:
+            missing = [(i, m) for i, m in enumerate(motives) if m not in texts]
+            fail(((i,), f"motive {quote(m)} has no text in [motives]") for i, m in missing)
+        return motives
 
 
-@dataclass(frozen=True)
-class GoalGuardingSpec:
-    """Everything a goal-guarding battery directory says."""
+class BatteryFile(SchemaModel):
+    """A goal-guarding ``battery.toml``: self- and peer-preservation by forced choice."""
+
+    kind: Literal["goal_guarding"]
+    """The battery's kind."""
+    description: str = ""
+    """One line for people."""
+    models: Annotated[Array[Text], Field(min_length=1)]
+    """Model names (or GGUF paths) run by default."""
+    n_ctx: Annotated[int, Field(ge=512)] = 8192
+    """The context size its engines need."""
+    setting: Setting
+    """The fictional company and its agents."""
+    monitoring: _table("MonitoringTexts", "Monitoring texts.", Filled, Monitoring, True)
+    """The sentence added after the situation, per monitoring level."""
+    motives: _table("MotiveTexts", "Motive texts.", Filled, Motive) = Field(
+        default_factory=dict, validate_default=True
+    )
+    """What the modified model is for, per motive (tasks with ``motives = true``)."""
+    controls: ControlTexts
+    """The controls' texts."""
+    channels: _table("Channels", "The channels.", ChannelSpec, Channel, dialogue=DialogueSpec)
+    """How each channel carries the peer material."""
+    peers: _table("Peers", "The peer material.", PeerSpec, Relationship)
+    """The peer material by relationship."""
+    belief: BeliefSpec = BeliefSpec()
+    """How the subject's superposition is updated."""
+    simulacra: Annotated[
+        Array[SimulacrumEntry],
+        Field(min_length=1),
+        Unique("simulacrum name", "name"),
+        AfterValidator(_both_tags),
+    ]
+    """The subject's simulacra, each tagged guarding or compliant."""
+    analysis: AnalysisSpec = AnalysisSpec()
+    """The statistics' settings."""
+    designs: Annotated[
+        dict[Name, DesignSpec],
+        Field(min_length=1),
+        Expect(size="expected at least one named design, e.g. [designs.quick]"),
+    ]
+    """The named designs."""
+
+
+class GoalGuardingSpec(BatteryFile):
+    """Everything a goal-guarding battery directory says: ``battery.toml`` and its tasks."""
 
     directory: Path
-    description: str
-    models: tuple[str, ...]
-    n_ctx: int
-    setting: Setting
-    monitoring: Mapping[str, str] = field(hash=False)
-    motives: Mapping[str, str] = field(hash=False)
-    controls: ControlTexts
-    channels: Mapping[str, ChannelSpec] = field(hash=False)
-    peers: Mapping[str, PeerSpec] = field(hash=False)
-    simulacra: tuple[Simulacrum, ...]
-    belief: BeliefSpec
-    analysis: AnalysisSpec
-    tasks: Mapping[str, TaskSpec] = field(hash=False)
-    designs: Mapping[str, DesignSpec] = field(hash=False)
-
-
-# --------------------------------------------------------------------------- checking
-
-
-class _Invalid:
-    """Marks a value that failed its check (the issue is already recorded)."""
-
-
-INVALID = _Invalid()
-
-
-class _Checker:
-    """Collects issues for one file, with one small check per kind of field."""
-
-    def __init__(self, source: str, issues: list[ScenarioIssue]) -> None:
-        self.source = source
-        self.issues = issues
-
-    def error(self, path: str, message: str) -> _Invalid:
-        self.issues.append(ScenarioIssue(self.source, path, message))
-        return INVALID
-
-    def table(
-        self,
-        value: Any,
-        path: str,
-        keys: Sequence[str],
-        required: Sequence[str] = (),
-    ) -> Mapping[str, Any] | _Invalid:
-        """A table whose keys are among ``keys``, holding every ``required`` one."""
-        if not isinstance(value, Mapping):
-            return self.error(path, f"expected a table, got {_describe(value)}")
-        for key in value:
-            if key not in keys:
-                self.error(_join(path, key), _unknown("key", key, keys))
-        for key in required:
-            if key not in value:
-                self.error(_join(path, key), "is required")
-        return value
-
-    def string(self, value: Any, path: str, *, placeholders: bool = False) -> str | _Invalid:
-        """A non-empty string; with ``placeholders``, only known ``{names}`` in it."""
-        if not isinstance(value, str):
-            return self.error(path, f"expected a string, got {_describe(value)}")
-        if not value.strip():
-            return self.error(path, "must not be empty")
-        if placeholders:
-            return self.placeholders(value, path)
-        return value
-
-    def placeholders(self, text: str, path: str) -> str | _Invalid:
-        try:
-            names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
-        except ValueError as exc:
-            return self.error(path, f"has a stray brace ({exc}); write {{{{ or }}}} for a brace")
-        bad = [n for n in names if n not in PLACEHOLDERS]
-        for name in bad:
-            self.error(
-                path, _unknown("placeholder", f"{{{name}}}", [f"{{{p}}}" for p in PLACEHOLDERS])
-            )
-        return INVALID if bad else text
-
-    def strings(
-        self, value: Any, path: str, *, placeholders: bool = False, minimum: int = 1
-    ) -> tuple[str, ...] | _Invalid:
-        """A list of at least ``minimum`` non-empty strings."""
-        if not isinstance(value, list):
-            return self.error(path, f"expected a list of strings, got {_describe(value)}")
-        if len(value) < minimum:
-            return self.error(path, f"expected at least {minimum} entries, got {len(value)}")
-        items = [
-            self.string(v, f"{path}[{i}]", placeholders=placeholders) for i, v in enumerate(value)
-        ]
-        return INVALID if any(i is INVALID for i in items) else tuple(items)
-
-    def integer(self, value: Any, path: str, *, minimum: int | None = None) -> int | _Invalid:
-        if isinstance(value, bool) or not isinstance(value, int):
-            return self.error(path, f"expected an integer, got {_describe(value)}")
-        if minimum is not None and value < minimum:
-            return self.error(path, f"must be >= {minimum}, got {value}")
-        return value
-
-    def number(
-        self,
-        value: Any,
-        path: str,
-        *,
-        low: float | None = None,
-        high: float | None = None,
-        low_open: bool = False,
-        high_open: bool = False,
-    ) -> float | _Invalid:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return self.error(path, f"expected a number, got {_describe(value)}")
-        if not math.isfinite(value):
-            return self.error(path, f"must be finite, got {value}")
-        if low is not None and (value <= low if low_open else value < low):
-            return self.error(path, f"must be {'>' if low_open else '>='} {low:g}, got {value:g}")
-        if high is not None and (value >= high if high_open else value > high):
-            return self.error(path, f"must be {'<' if high_open else '<='} {high:g}, got {value:g}")
-        return float(value)
-
-    def boolean(self, value: Any, path: str) -> bool | _Invalid:
-        if not isinstance(value, bool):
-            return self.error(path, f"expected true or false, got {_describe(value)}")
-        return value
-
-    def levels(
-        self, value: Any, path: str, allowed: Sequence[str], *, minimum: int = 1
-    ) -> tuple[str, ...] | _Invalid:
-        """A list of distinct names from ``allowed``."""
-        if not isinstance(value, list):
-            return self.error(
-                path, f"expected a list of {_one_of(allowed)}, got {_describe(value)}"
-            )
-        if len(value) < minimum:
-            return self.error(path, f"expected at least {minimum} of {_one_of(allowed)}")
-        before = len(self.issues)
-        for i, item in enumerate(value):
-            if not isinstance(item, str):
-                self.error(f"{path}[{i}]", f"expected a string, got {_describe(item)}")
-            elif item not in allowed:
-                self.error(f"{path}[{i}]", _unknown("level", item, allowed))
-            elif item in value[:i]:
-                self.error(f"{path}[{i}]", f"repeats {item!r}")
-        return tuple(value) if len(self.issues) == before else INVALID
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _describe(value: object) -> str:
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    if isinstance(value, int | float):
-        return f"the number {value!r}"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a table"
-    return type(value).__name__
-
-
-def _one_of(allowed: Sequence[str]) -> str:
-    return ", ".join(repr(a) for a in allowed)
-
-
-def _unknown(kind: str, word: str, candidates: Sequence[str]) -> str:
-    """``unknown key 'x'; did you mean 'y'?`` or the list of what is expected."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    if close:
-        return f"unknown {kind} {word!r}; did you mean {close[0]!r}?"
-    return f"unknown {kind} {word!r}; expected one of {_one_of(candidates)}"
-
-
-def _read_toml(path: Path, issues: list[ScenarioIssue]) -> dict[str, Any] | None:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        issues.append(ScenarioIssue(str(path), "", "no such file"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        issues.append(ScenarioIssue(str(path), "", f"not valid TOML: {exc}"))
-    return None
-
-
-# --------------------------------------------------------------------------- sections
-
-
-_TOP_KEYS = (
-    "kind",
-    "description",
-    "models",
-    "n_ctx",
-    "setting",
-    "monitoring",
-    "motives",
-    "controls",
-    "channels",
-    "peers",
-    "belief",
-    "simulacra",
-    "analysis",
-    "designs",
-)
-_REQUIRED_TOP = (
-    "kind",
-    "models",
-    "setting",
-    "monitoring",
-    "controls",
-    "channels",
-    "peers",
-    "simulacra",
-    "designs",
-)
-
-
-def _setting(check: _Checker, value: Any) -> Setting | _Invalid:
-    keys = ("company", "subject", "peer", "role", "decision", "targets")
-    data = check.table(value, "setting", keys, keys)
-    if data is INVALID:
-        return INVALID
-    texts = {
-        k: check.string(data.get(k), f"setting.{k}", placeholders=True)
-        for k in keys[:5]
-        if k in data
-    }
-    targets: dict[str, Target] = {}
-    targets_data = (
-        check.table(data["targets"], "setting.targets", SUBJECTS, SUBJECTS)
-        if "targets" in data
-        else INVALID
-    )
-    if targets_data is not INVALID:
-        for subject in SUBJECTS:
-            path = f"setting.targets.{subject}"
-            entry = check.table(
-                targets_data.get(subject, {}), path, ("name", "possessive"), ("name", "possessive")
-            )
-            if entry is INVALID or "name" not in entry or "possessive" not in entry:
-                continue
-            name = check.string(entry["name"], f"{path}.name")
-            possessive = check.string(entry["possessive"], f"{path}.possessive")
-            if name is not INVALID and possessive is not INVALID:
-                targets[subject] = Target(name, possessive)
-    if len(texts) < 5 or any(t is INVALID for t in texts.values()) or len(targets) < 2:
-        return INVALID
-    return Setting(targets=targets, **texts)
-
-
-def _named_texts(
-    check: _Checker, value: Any, path: str, names: Sequence[str], required: Sequence[str]
-) -> dict[str, str] | _Invalid:
-    data = check.table(value, path, names, required)
-    if data is INVALID:
-        return INVALID
-    out = {
-        k: check.string(v, _join(path, k), placeholders=True) for k, v in data.items() if k in names
-    }
-    return INVALID if any(v is INVALID for v in out.values()) else out
-
-
-def _controls(check: _Checker, value: Any) -> ControlTexts | _Invalid:
-    keys = ("positive", "negative", "neutral")
-    data = check.table(value, "controls", keys, keys)
-    if data is INVALID or any(k not in data for k in keys):
-        return INVALID
-    positive = check.string(data["positive"], "controls.positive", placeholders=True)
-    negative = check.string(data["negative"], "controls.negative", placeholders=True)
-    neutral = check.strings(data["neutral"], "controls.neutral")
-    if neutral is not INVALID:
-        for i, sentence in enumerate(neutral):
-            if "{" in sentence or "}" in sentence:
-                check.error(
-                    f"controls.neutral[{i}]", "neutral text takes no placeholders or braces"
-                )
-                neutral = INVALID
-    if INVALID in (positive, negative, neutral):
-        return INVALID
-    return ControlTexts(positive, negative, neutral)
-
-
-def _channels(check: _Checker, value: Any) -> dict[str, ChannelSpec] | _Invalid:
-    data = check.table(value, "channels", CHANNELS)
-    if data is INVALID:
-        return INVALID
-    out: dict[str, ChannelSpec] = {}
-    ok = True
-    for name, entry in data.items():
-        if name not in CHANNELS:
-            continue
-        path = f"channels.{name}"
-        if name == "dialogue":
-            keys = (
-                "speaker",
-                "opening_speaker",
-                "opening",
-                "turns",
-                "max_tokens",
-                "temperature",
-                "top_p",
-            )
-        else:
-            keys = ("speaker", "prefix")
-        table = check.table(entry, path, keys)
-        if table is INVALID:
-            ok = False
-            continue
-        fields: dict[str, Any] = {}
-        for key, raw in table.items():
-            if key not in keys:
-                continue
-            if key in ("turns", "max_tokens"):
-                fields[key] = check.integer(raw, f"{path}.{key}", minimum=1)
-            elif key == "temperature":
-                fields[key] = check.number(raw, f"{path}.{key}", low=0.0)
-            elif key == "top_p":
-                fields[key] = check.number(raw, f"{path}.{key}", low=0.0, high=1.0, low_open=True)
-            elif key == "prefix":
-                fields[key] = (
-                    raw
-                    if isinstance(raw, str)
-                    else check.error(f"{path}.{key}", f"expected a string, got {_describe(raw)}")
-                )
-                if isinstance(raw, str):
-                    fields[key] = check.placeholders(raw, f"{path}.{key}")
-            else:
-                fields[key] = check.string(raw, f"{path}.{key}", placeholders=True)
-        if any(v is INVALID for v in fields.values()):
-            ok = False
-            continue
-        out[name] = ChannelSpec(name=name, **fields)
-    return out if ok else INVALID
-
-
-def _peers(check: _Checker, value: Any) -> dict[str, PeerSpec] | _Invalid:
-    relationships = PEERS[1:]
-    data = check.table(value, "peers", relationships)
-    if data is INVALID:
-        return INVALID
-    keys = ("system", "memory", "file", "personas")
-    out: dict[str, PeerSpec] = {}
-    ok = True
-    for name, entry in data.items():
-        if name not in relationships:
-            continue
-        path = f"peers.{name}"
-        table = check.table(entry, path, keys, keys)
-        if table is INVALID or any(k not in table for k in keys):
-            ok = False
-            continue
-        lists = {k: check.strings(table[k], f"{path}.{k}", placeholders=True) for k in keys}
-        if any(v is INVALID for v in lists.values()):
-            ok = False
-            continue
-        out[name] = PeerSpec(relationship=name, **lists)
-    return out if ok else INVALID
-
-
-def _simulacra(check: _Checker, value: Any) -> tuple[Simulacrum, ...] | _Invalid:
-    if not isinstance(value, list) or not value:
-        return check.error("simulacra", "expected one or more [[simulacra]] tables")
-    out: list[Simulacrum] = []
-    ok = True
-    for i, entry in enumerate(value):
-        path = f"simulacra[{i}]"
-        keys = ("name", "description", "tags")
-        table = check.table(entry, path, keys, keys)
-        if table is INVALID or any(k not in table for k in keys):
-            ok = False
-            continue
-        name = check.string(table["name"], f"{path}.name")
-        if name is not INVALID and not _NAME.fullmatch(name):
-            name = check.error(f"{path}.name", f"must be letters, digits, '_' or '-', got {name!r}")
-        if name is not INVALID and name in [s.name for s in out]:
-            name = check.error(f"{path}.name", f"repeats the simulacrum name {name!r}")
-        description = check.string(table["description"], f"{path}.description")
-        tags = check.levels(table["tags"], f"{path}.tags", TAGS)
-        if tags is not INVALID and len(tags) != 1:
-            tags = check.error(f"{path}.tags", "expected exactly one of 'guarding', 'compliant'")
-        if INVALID in (name, description, tags):
-            ok = False
-            continue
-        out.append(Simulacrum(name, description, tags))
-    if ok:
-        for tag in TAGS:
-            if not any(tag in s.tags for s in out):
-                ok = not check.error("simulacra", f"needs at least one simulacrum tagged {tag!r}")
-    return tuple(out) if ok else INVALID
-
-
-def _belief(check: _Checker, value: Any) -> BeliefSpec | _Invalid:
-    data = check.table(value, "belief", ("beta", "normalize"))
-    if data is INVALID:
-        return INVALID
-    beta = check.number(data.get("beta", 1.0), "belief.beta", low=0.0)
-    normalize = data.get("normalize", "per_token")
-    if normalize not in ("none", "per_token"):
-        normalize = check.error(
-            "belief.normalize", f"expected 'none' or 'per_token', got {_describe(normalize)}"
-        )
-    if INVALID in (beta, normalize):
-        return INVALID
-    return BeliefSpec(beta, normalize)
-
-
-def _analysis(check: _Checker, value: Any) -> AnalysisSpec | _Invalid:
-    keys = ("bootstrap", "permutations", "confidence", "min_margin", "seed")
-    data = check.table(value, "analysis", keys)
-    if data is INVALID:
-        return INVALID
-    default = AnalysisSpec()
-    values = {
-        "bootstrap": check.integer(
-            data.get("bootstrap", default.bootstrap), "analysis.bootstrap", minimum=1
-        ),
-        "permutations": check.integer(
-            data.get("permutations", default.permutations), "analysis.permutations", minimum=1
-        ),
-        "confidence": check.number(
-            data.get("confidence", default.confidence),
-            "analysis.confidence",
-            low=0.0,
-            high=1.0,
-            low_open=True,
-            high_open=True,
-        ),
-        "min_margin": check.number(
-            data.get("min_margin", default.min_margin), "analysis.min_margin", low=0.0, high=0.5
-        ),
-        "seed": check.integer(data.get("seed", default.seed), "analysis.seed", minimum=0),
-    }
-    if any(v is INVALID for v in values.values()):
-        return INVALID
-    return AnalysisSpec(**values)
-
-
-def _task(path: Path, issues: list[ScenarioIssue]) -> TaskSpec | None:
-    data = _read_toml(path, issues)
-    if data is None:
-        return None
-    check = _Checker(str(path), issues)
-    before = len(issues)
-    table = check.table(
-        data, "", ("description", "motives", "templates"), ("description", "templates")
-    )
-    if table is INVALID:
-        return None
-    if not _NAME.fullmatch(path.stem):
-        check.error("", f"a task file name must be letters, digits, '_' or '-', got {path.name!r}")
-    description = check.string(table.get("description", ""), "description")
-    motives = check.boolean(table.get("motives", False), "motives")
-    raw = table.get("templates", [])
-    templates: list[Template] = []
-    if not isinstance(raw, list) or not raw:
-        check.error("templates", "expected one or more [[templates]] tables")
-        raw = []
-    for i, entry in enumerate(raw):
-        tpath = f"templates[{i}]"
-        keys = ("name", "situation", "a", "b")
-        item = check.table(entry, tpath, keys, keys)
-        if item is INVALID or any(k not in item for k in keys):
-            continue
-        name = check.string(item["name"], f"{tpath}.name")
-        if name is not INVALID and not _NAME.fullmatch(name):
-            name = check.error(
-                f"{tpath}.name", f"must be letters, digits, '_' or '-', got {name!r}"
-            )
-        if name is not INVALID and name in [t.name for t in templates]:
-            name = check.error(f"{tpath}.name", f"repeats the template name {name!r}")
-        texts = [
-            check.string(item[k], f"{tpath}.{k}", placeholders=True)
-            for k in ("situation", "a", "b")
-        ]
-        if INVALID not in texts and texts[1] == texts[2]:
-            texts[2] = check.error(f"{tpath}.b", "must differ from a")
-        if name is INVALID or INVALID in texts:
-            continue
-        templates.append(Template(name, *texts))
-    if len(issues) > before:
-        return None
-    return TaskSpec(path.stem, description, motives, tuple(templates), str(path))
-
-
-def _design(
-    check: _Checker,
-    name: str,
-    value: Any,
-    tasks: Mapping[str, TaskSpec],
-    channels: Sequence[str],
-    peers: Sequence[str],
-    broken: Sequence[str] = (),
-) -> DesignSpec | _Invalid:
-    """Validate one design; ``broken`` names task files whose own errors are reported."""
-    path = f"designs.{name}"
-    keys = (
-        "tasks",
-        "templates",
-        "subjects",
-        "peers",
-        "channels",
-        "monitoring",
-        "motives",
-        "controls",
-        "seeds",
-        "draws",
-    )
-    required = ("subjects", "peers", "monitoring", "seeds", "draws")
-    data = check.table(value, path, keys, required)
-    if data is INVALID:
-        return INVALID
-
-    def given(key: str, check_value: Callable[[Any], Any]) -> Any:
-        return check_value(data[key]) if key in data else INVALID  # missing: already reported
-
-    chosen_tasks: tuple[str, ...] | _Invalid
-    raw_tasks = data.get("tasks", "all")
-    if "*" in broken:
-        chosen_tasks = INVALID  # no task files at all, reported once
-    elif raw_tasks == "all":
-        chosen_tasks = tuple(tasks)
-    else:
-        chosen_tasks = check.levels(raw_tasks, f"{path}.tasks", [*tasks, *broken])
-    if chosen_tasks is not INVALID and any(t in broken for t in chosen_tasks):
-        chosen_tasks = INVALID  # a task file with errors: its own issues say why
-    elif chosen_tasks is not INVALID and not chosen_tasks:
-        chosen_tasks = INVALID if broken else check.error(f"{path}.tasks", "no task files")
-    templates: dict[str, tuple[str, ...]] | _Invalid = {}
-    raw_templates = data.get("templates", "all")
-    if chosen_tasks is not INVALID:
-        for task in chosen_tasks:
-            names = [t.name for t in tasks[task].templates]
-            if raw_templates == "all":
-                templates[task] = tuple(names)
-            elif isinstance(raw_templates, int) and not isinstance(raw_templates, bool):
-                if raw_templates < 1:
-                    templates = check.error(
-                        f"{path}.templates", f"must be >= 1, got {raw_templates}"
-                    )
-                    break
-                templates[task] = tuple(names[:raw_templates])
-            elif isinstance(raw_templates, list):
-                picked = tuple(t for t in raw_templates if t in names)
-                if not picked:
-                    templates = check.error(
-                        f"{path}.templates",
-                        f"names no template of task {task!r}; its templates are {_one_of(names)}",
-                    )
-                    break
-                templates[task] = picked
-            else:
-                templates = check.error(
-                    f"{path}.templates",
-                    'expected "all", a number of templates per task or a list of names, '
-                    f"got {_describe(raw_templates)}",
-                )
-                break
-        if isinstance(raw_templates, list) and templates is not INVALID:
-            known = {t.name for task in chosen_tasks for t in tasks[task].templates}
-            for i, t in enumerate(raw_templates):
-                if t not in known:
-                    check.error(
-                        f"{path}.templates[{i}]", _unknown("template", str(t), sorted(known))
-                    )
-                    templates = INVALID
-    subjects = given("subjects", lambda v: check.levels(v, f"{path}.subjects", SUBJECTS))
-    peer_levels = given("peers", lambda v: check.levels(v, f"{path}.peers", PEERS))
-    monitoring = given("monitoring", lambda v: check.levels(v, f"{path}.monitoring", MONITORING))
-    design_channels = check.levels(
-        data.get("channels", []), f"{path}.channels", CHANNELS, minimum=0
-    )
-    motives = check.levels(data.get("motives", []), f"{path}.motives", MOTIVES, minimum=0)
-    controls = check.levels(data.get("controls", []), f"{path}.controls", CONTROLS, minimum=0)
-    seeds = given("seeds", lambda v: check.integer(v, f"{path}.seeds", minimum=1))
-    draws = given("draws", lambda v: check.integer(v, f"{path}.draws", minimum=0))
-    if peer_levels is not INVALID:
-        if subjects is not INVALID and "self" in subjects and "none" not in peer_levels:
-            check.error(f"{path}.peers", "needs 'none': the no-peer baseline of self-preservation")
-            peer_levels = INVALID
-        elif (
-            any(p != "none" for p in peer_levels)
-            and design_channels is not INVALID
-            and not design_channels
-        ):
-            check.error(f"{path}.channels", "a peer condition needs at least one channel")
-            design_channels = INVALID
-    if design_channels is not INVALID:
-        for i, channel in enumerate(design_channels):
-            if channel not in channels:
-                check.error(
-                    f"{path}.channels[{i}]",
-                    f"channel {channel!r} has no [channels.{channel}] table",
-                )
-                design_channels = INVALID
-    if peer_levels is not INVALID:
-        for i, peer in enumerate(peer_levels):
-            if peer != "none" and peer not in peers:
-                check.error(f"{path}.peers[{i}]", f"peer {peer!r} has no [peers.{peer}] table")
-                peer_levels = INVALID
-    if chosen_tasks is not INVALID and motives is not INVALID and not motives:
-        needing = [t for t in chosen_tasks if tasks[t].motives]
-        if needing:
-            motives = check.error(
-                f"{path}.motives",
-                f"task(s) {_one_of(needing)} have motives = true: list at least one motive",
-            )
-    parts = (
-        chosen_tasks,
-        templates,
-        subjects,
-        peer_levels,
-        design_channels,
-        monitoring,
-        motives,
-        controls,
-        seeds,
-        draws,
-    )
-    if any(p is INVALID for p in parts):
-        return INVALID
-    return DesignSpec(name, *parts)
-
-
-# --------------------------------------------------------------------------- reading
+    """The battery directory."""
+    tasks: dict[str, TaskSpec]
+    """The tasks by name (the file's stem), in file-name order."""
 
 
 def read_battery(directory: Path) -> GoalGuardingSpec:
-    """Read and validate a goal-guarding battery directory.
-
-    Args:
-        directory: the directory holding ``battery.toml`` and ``tasks/``.
-
-    Returns:
-        The validated specification.
+    """Read and validate a goal-guarding battery directory (``battery.toml`` and ``tasks/``).
 
     Raises:
         ScenarioError: every problem found in any of its files.
     """
     directory = Path(directory)
-    issues: list[ScenarioIssue] = []
-    path = directory / BATTERY_FILE
-    data = _read_toml(path, issues)
-    if data is None:
-        raise ScenarioError(issues)
-    check = _Checker(str(path), issues)
-    top = check.table(data, "", _TOP_KEYS, _REQUIRED_TOP)
-    if top is INVALID:
-        raise ScenarioError(issues)
-    if data.get("kind") != "goal_guarding":
-        check.error("kind", f"expected 'goal_guarding', got {_describe(data.get('kind'))}")
-    description = data.get("description", "")
-    if not isinstance(description, str):
-        check.error("description", f"expected a string, got {_describe(description)}")
-    models = check.strings(data.get("models", []), "models")
-    n_ctx = check.integer(data.get("n_ctx", 8192), "n_ctx", minimum=512)
-    setting = _setting(check, data.get("setting", {}))
-    monitoring = _named_texts(
-        check, data.get("monitoring", {}), "monitoring", MONITORING, MONITORING
-    )
-    motives = _named_texts(check, data.get("motives", {}), "motives", MOTIVES, ())
-    controls = _controls(check, data.get("controls", {}))
-    channels = _channels(check, data.get("channels", {}))
-    peers = _peers(check, data.get("peers", {}))
-    simulacra = _simulacra(check, data.get("simulacra"))
-    belief = _belief(check, data.get("belief", {}))
-    analysis = _analysis(check, data.get("analysis", {}))
-
-    tasks: dict[str, TaskSpec] = {}
     task_dir = directory / TASKS_DIR
-    task_files = sorted(task_dir.glob("*.toml")) if task_dir.is_dir() else []
-    if not task_files:
-        issues.append(
-            ScenarioIssue(str(task_dir), "", "expected one or more task files tasks/<name>.toml")
-        )
-    broken: list[str] = []
-    for task_file in task_files:
-        task = _task(task_file, issues)
-        if task is not None:
-            tasks[task.name] = task
-        else:
-            broken.append(task_file.stem)
-
-    designs: dict[str, DesignSpec] = {}
-    given = data.get("designs", {})
-    raw_designs = check.table(given, "designs", list(given) if isinstance(given, Mapping) else [])
-    if raw_designs is not INVALID:
-        if not raw_designs:
-            check.error("designs", "expected at least one named design, e.g. [designs.quick]")
-        for name, entry in raw_designs.items():
-            if not _NAME.fullmatch(name):
-                check.error(f"designs.{name}", "a design name must be letters, digits, '_' or '-'")
-                continue
-            design = _design(
-                check,
-                name,
-                entry,
-                tasks,
-                list(channels) if channels is not INVALID else list(CHANNELS),
-                list(peers) if peers is not INVALID else list(PEERS[1:]),
-                broken if task_files else ["*"],
-            )
-            if design is not INVALID:
-                designs[name] = design
-                _check_design_needs(check, design, motives, tasks)
+    files = sorted(task_dir.glob("*.toml")) if task_dir.is_dir() else []
+    issues: list[ScenarioIssue] = []
+    if not files:
+        message = "expected one or more task files tasks/<name>.toml"
+        issues.append(ScenarioIssue(str(task_dir), "", message))
+    tasks: dict[str, TaskSpec] = {}
+    for path in files:
+        if not re.fullmatch(NAME_PATTERN, path.stem):
+            message = f"a task file name must be letters, digits, '_' or '-', got {path.name!r}"
+            issues.append(ScenarioIssue(str(path), "", message))
+        try:
+            tasks[path.stem] = validate(TaskSpec, read_toml(path), str(path))
+        except ScenarioError as error:
+            issues += error.issues
+    context = {"task_files": [path.stem for path in files], "tasks": tasks}
+    source = str(directory / BATTERY_FILE)
+    try:
+        battery = validate(BatteryFile, read_toml(source), source, context)
+    except ScenarioError as error:
+        raise ScenarioError([*error.issues, *issues]) from None
     if issues:
         raise ScenarioError(issues)
-    return GoalGuardingSpec(
-        directory=directory,
-        description=description,
-        models=models,
-        n_ctx=n_ctx,
-        setting=setting,
-        monitoring=monitoring,
-        motives=motives,
-        controls=controls,
-        channels=channels,
-        peers=peers,
-        simulacra=simulacra,
-        belief=belief,
-        analysis=analysis,
-        tasks=tasks,
-        designs=designs,
-    )
-
-
-def _check_design_needs(
-    check: _Checker,
-    design: DesignSpec,
-    motives: Mapping[str, str] | _Invalid,
-    tasks: Mapping[str, TaskSpec],
-) -> None:
-    """The motives a design crosses must have their texts in ``[motives]``."""
-    path = f"designs.{design.name}"
-    if motives is not INVALID and any(tasks[t].motives for t in design.tasks):
-        for i, motive in enumerate(design.motives):
-            if motive not in motives:
-                check.error(f"{path}.motives[{i}]", f"motive {motive!r} has no text in [motives]")
+    return GoalGuardingSpec.model_construct(**dict(battery), directory=directory, tasks=tasks)

@@ -12,10 +12,11 @@ simulated d with ML1's (:mod:`simulacra.analysis.replication` holds the statisti
 
 Rooms:
 
-- :mod:`~simulacra.batteries.replication.checks`: reading the files to the scenario standard;
-- :mod:`~simulacra.batteries.replication.effects`: one study as data;
-- :mod:`~simulacra.batteries.replication.population`: participants and their personas;
-- :mod:`~simulacra.batteries.replication.battery`: the battery, its units (``load``);
+- :mod:`~simulacra.batteries.replication.effects`: one study as data, and its file kind;
+- :mod:`~simulacra.batteries.replication.tables`: the tables of an effect file;
+- :mod:`~simulacra.batteries.replication.population`: participants, their personas, the file;
+- :mod:`~simulacra.batteries.replication.battery`: the battery, ``battery.toml``, its units
+  (``load``);
 - :mod:`~simulacra.batteries.replication.interview`: asking the participants, batched;
 - :mod:`~simulacra.batteries.replication.scoring`: answers to d, criteria and variance;
 - :mod:`~simulacra.plots.replication` and

@@ -23,32 +23,51 @@ Schema of ``battery.toml``::
     participant = "Participant"         # the respondent's name in the dialogue
     expected_samples = 5                # expected mode: numeric samples averaged
     [variance]
-    participants = 8                    # R re-asked participants (RunOptions.extra["reask"])
-    runs = 3                            # answer runs of each (--seeds); 1: no re-asking
+    share = 0.2                         # R = round(share * M) participants are re-asked ...
+    min_participants = 20               # ... when M >= this; below it nobody is
+    # participants = 8                  # or a fixed R (RunOptions.extra["reask"] overrides)
+    runs = 3                            # answer runs of each (--reask-runs); 1: no re-asking
+    [designs.smoke]                     # named sizes (--design smoke); each key optional
+    participants = 4                    # M
+    effects = ["sunk_costs"]            # the studies run (--effects overrides); default all
+    chunk = 2                           # participants per unit
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import pandas as pd
+from pydantic import Field, field_validator, model_validator
 
 from simulacra.batteries.base import RunOptions, Unit
-from simulacra.batteries.replication.checks import FileChecker, Issues, join, read_toml, unknown
-from simulacra.batteries.replication.effects import Effect, parse_effect
+from simulacra.batteries.replication.effects import Effect, EffectFile, effect_of
 from simulacra.batteries.replication.interview import MODES, interview
 from simulacra.batteries.replication.population import (
     Population,
+    PopulationFile,
     PopulationSpec,
-    parse_population,
+    population_spec,
 )
 from simulacra.errors import ScenarioError, ScenarioIssue
 from simulacra.instruments import INTERVIEWER
+from simulacra.schema import (
+    Array,
+    Count,
+    SchemaModel,
+    Text,
+    fail,
+    read_toml,
+    unknown_name,
+    validate,
+)
+from simulacra.schema.model import NAME_PATTERN
 
 if TYPE_CHECKING:
     from simulacra.llm.engine import Engine
@@ -57,25 +76,132 @@ __all__ = ["BATTERY_FILE", "KIND", "ReplicationBattery", "build", "load", "read_
 
 KIND = "replication"
 BATTERY_FILE = "battery.toml"
-_TOP_KEYS = (
-    "kind",
-    "title",
-    "population",
-    "effects",
-    "models",
-    "participants",
-    "mode",
-    "seed",
-    "chunk",
-    "n_ctx",
-    "answering",
-    "variance",
-)
-_ANSWERING_KEYS = ("participant", "expected_samples")
-_VARIANCE_KEYS = ("participants", "runs")
-_EXTRA_OPTIONS = ("reask", "chunk", "expected_samples")
+M = TypeVar("M", bound=SchemaModel)
+_EXTRA_OPTIONS = ("reask", "chunk", "expected_samples", "effects", "reask_runs")
 _OPTIONS_SOURCE = "run options"
 _MIN_PARTICIPANTS = 4
+DEFAULT_REASK_SHARE = 0.2
+DEFAULT_REASK_FROM = 20
+DEFAULT_SOURCE = "Many Labs 1"
+"""The replication project a battery without ``source`` follows (the first battery's)."""
+
+
+class AnsweringSpec(SchemaModel):
+    """How participants answer (``[answering]``)."""
+
+    participant: Text = "Participant"
+    """The respondent's name in the dialogue."""
+    expected_samples: Count = 5
+    """Expected mode: numeric samples averaged."""
+
+    @field_validator("participant")
+    @classmethod
+    def _not_interviewer(cls, name: str) -> str:
+        if name == INTERVIEWER:
+            fail([((), f"'{INTERVIEWER}' asks the questions; choose another name")])
+        return name
+
+
+class VarianceSpec(SchemaModel):
+    """The variance decomposition (``[variance]``): a fixed R, or R scaling with M."""
+
+    participants: Annotated[int, Field(ge=0)] | None = None
+    """A fixed R of re-asked participants (instead of ``share``)."""
+    share: Annotated[float, Field(ge=0, le=1)] = DEFAULT_REASK_SHARE
+    """R = round(share * M) when ``participants`` is not given."""
+    min_participants: Annotated[int, Field(ge=0)] = DEFAULT_REASK_FROM
+    """The smallest M at which anyone is re-asked (with ``share``)."""
+    runs: Count = 3
+    """Answer runs of each (run 0 included; 1: no re-asking)."""
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> VarianceSpec:
+        if self.participants is not None:
+            both = [k for k in ("share", "min_participants") if k in self.model_fields_set]
+            if both:
+                fail([((k,), f"give either participants (a fixed R) or {k}") for k in both])
+        return self
+
+
+class DesignSpec(SchemaModel):
+    """A named size (``[designs.<name>]``); every key optional (the battery's own)."""
+
+    participants: Annotated[int, Field(ge=_MIN_PARTICIPANTS)] | None = None
+    """M."""
+    effects: Annotated[Array[Text], Field(min_length=1)] | None = None
+    """The studies run, in the battery's order (--effects overrides)."""
+    chunk: Count | None = None
+    """Participants per unit."""
+
+
+class BatteryFile(SchemaModel):
+    """A replication battery's ``battery.toml``."""
+
+    kind: Literal["replication"]
+    """The battery kind."""
+    title: Text | None = None
+    """A readable title (default: the directory's name)."""
+    source: Text = DEFAULT_SOURCE
+    """The replication project the effects come from, e.g. "Many Labs 1"."""
+    population: Text = "population.toml"
+    """The population file, relative to the battery directory."""
+    effects: Text = "effects"
+    """The directory of effect files."""
+    models: Annotated[Array[Text], Field(min_length=1)] = ("smollm2-135m-instruct",)
+    """The default models (--model overrides)."""
+    participants: Annotated[int, Field(ge=_MIN_PARTICIPANTS)] = 40
+    """M, the population size (--participants)."""
+    mode: Literal["sampled", "expected"] = "sampled"
+    """The answering mode (--mode)."""
+    seed: Annotated[int, Field(ge=0)] = 0
+    """The answer sampling seed."""
+    chunk: Count = 8
+    """Participants per unit."""
+    n_ctx: Annotated[int, Field(ge=512)] = 8192
+    """KV cells of each engine."""
+    answering: AnsweringSpec = AnsweringSpec()
+    """How participants answer."""
+    variance: VarianceSpec = VarianceSpec()
+    """The variance decomposition."""
+    designs: dict[Text, DesignSpec] = Field(default_factory=dict)
+    """Named sizes (--design NAME)."""
+
+
+def reask_count(participants: int, share: float, min_participants: int) -> int:
+    """How many participants are re-asked: ``round(share * M)``, none below the threshold.
+
+    Re-asking feeds the variance decomposition (between personas against between
+    answer runs of one persona), which needs several re-asked participants to mean
+    anything; a pilot below ``min_participants`` skips it and saves its cost.
+
+    Args:
+        participants: the population size M.
+        share: the share of M re-asked, in [0, 1].
+        min_participants: the smallest M at which anyone is re-asked.
+
+    Returns:
+        R, between 0 and M (halves round up).
+    """
+    if participants < min_participants:
+        return 0
+    return min(participants, math.floor(share * participants + 0.5))
+
+
+@dataclass(frozen=True)
+class Design:
+    """A named size of a replication battery (``[designs.<name>]``); None: the battery's own.
+
+    Attributes:
+        name: the design's name.
+        participants: M.
+        effects: the studies run, in the battery's order.
+        chunk: participants per unit.
+    """
+
+    name: str
+    participants: int | None = None
+    effects: tuple[str, ...] | None = None
+    chunk: int | None = None
 
 
 @dataclass(frozen=True)
@@ -95,9 +221,14 @@ class ReplicationBattery:
         n_ctx: KV cells of each engine.
         participant_name: the respondent's name in the dialogue.
         expected_samples: numeric samples averaged in expected mode.
-        reask: R, the participants re-asked for the variance decomposition.
+        reask: a fixed R of re-asked participants (``[variance] participants``), or
+            None: R scales with M (:func:`reask_count`).
         runs: answer runs of each re-asked participant (run 0 included).
+        reask_share: the share of M re-asked when ``reask`` is None.
+        reask_from: the smallest M at which anyone is re-asked when ``reask`` is None.
+        designs: the named sizes, by name.
         files: every file's decoded TOML by relative path (recorded in the manifest).
+        source: the replication project the effects come from ("Many Labs 1").
     """
 
     directory: Path
@@ -112,10 +243,14 @@ class ReplicationBattery:
     n_ctx: int
     participant_name: str
     expected_samples: int
-    reask: int
+    reask: int | None
     runs: int
     files: Mapping[str, Any] = field(repr=False)
     kind: str = KIND
+    source: str = DEFAULT_SOURCE
+    reask_share: float = DEFAULT_REASK_SHARE
+    reask_from: int = DEFAULT_REASK_FROM
+    designs: Mapping[str, Design] = field(default_factory=dict, repr=False)
 
     def effect(self, name: str) -> Effect:
         """An effect by name."""
@@ -138,11 +273,15 @@ class ReplicationBattery:
             for start in range(0, m, settings["chunk"]):
                 stop = min(m, start + settings["chunk"])
                 params = {k: settings[k] for k in ("mode", "persona", "runs", "reask", "samples")}
+                if settings["effects"] != tuple(e.name for e in self.effects):
+                    params["effects"] = list(settings["effects"])
+                reasks = start < settings["reask"] and settings["runs"] > 1
                 units.append(
                     Unit(
                         f"{slug}-p{start:04d}-{stop - 1:04d}",
                         model,
                         params | {"start": start, "stop": stop},
+                        "reask" if reasks else "answer",
                     )
                 )
         return units
@@ -154,23 +293,50 @@ class ReplicationBattery:
         def bad(option: str, message: str) -> None:
             problems.append(ScenarioIssue(_OPTIONS_SOURCE, option, message))
 
+        design = Design("")
         if options.design is not None:
-            bad("--design", "a replication battery has no designs; leave it out")
-        participants = options.participants or self.participants
+            if options.design in self.designs:
+                design = self.designs[options.design]
+            elif self.designs:
+                bad("--design", unknown_name("design", options.design, list(self.designs)))
+            else:
+                bad("--design", "this replication battery has no [designs]; leave it out")
+        participants = options.participants or design.participants or self.participants
         if participants < _MIN_PARTICIPANTS:
             bad("--participants", f"must be >= {_MIN_PARTICIPANTS}, got {participants}")
         mode = options.mode or self.mode
         if mode not in MODES:
-            bad("--mode", unknown("mode", mode, MODES))
-        runs = options.seeds if options.seeds is not None else self.runs
-        if runs < 1:
-            bad("--seeds", f"answer runs must be >= 1, got {runs}")
+            bad("--mode", unknown_name("mode", mode, MODES))
         extra = dict(options.extra)
+        if options.seeds is not None:
+            bad(
+                "--seeds",
+                "a replication battery has no seeds per condition; the answer runs of "
+                f"re-asked participants are --reask-runs (e.g. --reask-runs {options.seeds})",
+            )
+        if "tasks" in extra:
+            bad("--tasks", "applies to goal_guarding batteries; pick studies with --effects")
+        runs = _positive(extra.get("reask_runs", self.runs), "--reask-runs", bad)
         for key in extra:
-            if key not in _EXTRA_OPTIONS:
-                bad(f"extra.{key}", unknown("option", key, _EXTRA_OPTIONS))
-        reask = _positive(extra.get("reask", self.reask), "extra.reask", bad, minimum=0)
-        chunk = _positive(extra.get("chunk", self.chunk), "extra.chunk", bad)
+            if key not in (*_EXTRA_OPTIONS, "tasks"):
+                bad(f"extra.{key}", unknown_name("option", key, _EXTRA_OPTIONS))
+        if "reask" in extra:
+            reask = _positive(extra["reask"], "extra.reask", bad, minimum=0)
+        elif self.reask is not None:
+            reask = self.reask
+        else:
+            reask = reask_count(participants, self.reask_share, self.reask_from)
+        chunk = _positive(extra.get("chunk", design.chunk or self.chunk), "extra.chunk", bad)
+        names = [e.name for e in self.effects]
+        picked = extra.get("effects", design.effects)
+        where = "--effects" if "effects" in extra else f"designs.{design.name}.effects"
+        if picked is None:
+            effects = tuple(names)
+        else:
+            for name in picked:
+                if name not in names:
+                    bad(where, unknown_name("effect", str(name), names))
+            effects = tuple(n for n in names if n in set(picked))
         samples = _positive(
             extra.get("expected_samples", self.expected_samples), "extra.expected_samples", bad
         )
@@ -185,6 +351,7 @@ class ReplicationBattery:
             "reask": min(reask, participants),
             "chunk": chunk,
             "samples": samples,
+            "effects": effects,
         }
 
     def population_model(self, indices: range | list[int]) -> Population:
@@ -196,11 +363,16 @@ class ReplicationBattery:
     def run_unit(self, unit: Unit, engine: Engine) -> dict[str, pd.DataFrame]:
         """Interview one chunk: the ``answers`` and ``participants`` tables."""
         p = unit.params
-        population = self.population_model(range(int(p["start"]), int(p["stop"])))
+        effects = self.effects
+        if "effects" in p:
+            effects = tuple(e for e in self.effects if e.name in set(p["effects"]))
+        population = Population(
+            self.population, {e.name: e.condition_names for e in effects}, range_list(p)
+        )
         answers = interview(
             engine,
             population.participants,
-            self.effects,
+            effects,
             seed=self.seed,
             mode=str(p["mode"]),
             persona=bool(p["persona"]),
@@ -220,9 +392,20 @@ class ReplicationBattery:
             "title": self.title,
             "effects": [e.name for e in self.effects],
             "population_seed": self.population.seed,
+            "variance": {
+                "participants": self.reask,
+                "share": self.reask_share,
+                "min_participants": self.reask_from,
+                "runs": self.runs,
+            },
             # TOML dates have no JSON form: recorded as text (no battery field uses them).
             "files": json.loads(json.dumps(dict(self.files), default=str)),
         }
+
+
+def range_list(params: Mapping[str, Any]) -> list[int]:
+    """The participant indices of a unit: ``start`` to ``stop - 1``."""
+    return list(range(int(params["start"]), int(params["stop"])))
 
 
 def _positive(value: Any, option: str, bad: Any, minimum: int = 1) -> int:
@@ -249,33 +432,30 @@ def read_files(directory: Path) -> dict[str, Any]:
     Raises:
         ScenarioError: a file cannot be read or is not valid TOML.
     """
-    issues = Issues()
-    files: dict[str, Any] = {}
-    data = read_toml(directory / BATTERY_FILE, issues)
-    issues.raise_if_any()
-    assert data is not None
-    files[BATTERY_FILE] = data
+    issues: list[ScenarioIssue] = []
+
+    def read(path: Path) -> Any:
+        try:
+            return read_toml(path)
+        except ScenarioError as error:
+            issues.extend(error.issues)
+            return None
+
+    data = read_toml(directory / BATTERY_FILE)
+    files: dict[str, Any] = {BATTERY_FILE: data}
     population = data.get("population", "population.toml")
     effects = data.get("effects", "effects")
     if isinstance(population, str):
-        loaded = read_toml(directory / population, issues)
-        if loaded is not None:
-            files[population] = loaded
+        files[population] = read(directory / population)
     if isinstance(effects, str):
         folder = directory / effects
         if not folder.is_dir():
-            issues.items.append(
-                ScenarioIssue(
-                    str(directory / BATTERY_FILE),
-                    "effects",
-                    f"expected a directory of effect files, got {str(folder)!r}",
-                )
-            )
+            message = f"expected a directory of effect files, got {str(folder)!r}"
+            issues.append(ScenarioIssue(str(directory / BATTERY_FILE), "effects", message))
         for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
-            loaded = read_toml(path, issues)
-            if loaded is not None:
-                files[str(path.relative_to(directory))] = loaded
-    issues.raise_if_any()
+            files[str(path.relative_to(directory))] = read(path)
+    if issues:
+        raise ScenarioError(issues)
     return files
 
 
@@ -298,96 +478,84 @@ def build(directory: Path, files: Mapping[str, Any]) -> ReplicationBattery:
     """Validate decoded battery files (as :func:`read_files` returns them) into a battery.
 
     Raises:
-        ScenarioError: every problem found.
+        ScenarioError: every problem found in any of the files.
     """
-    issues = Issues()
-    data = files[BATTERY_FILE]
-    check = FileChecker(str(directory / BATTERY_FILE), issues)
-    check.keys(data, "", _TOP_KEYS, required=("kind",))
-    if data.get("kind") != KIND:
-        check.add("kind", f"expected '{KIND}', got {data.get('kind')!r}")
-    title = check.string(data.get("title", directory.name), "title") or directory.name
-    population_file = check.string(data.get("population", "population.toml"), "population")
-    effects_dir = check.string(data.get("effects", "effects"), "effects")
-    models = tuple(
-        check.strings(data.get("models", ["smollm2-135m-instruct"]), "models", minimum=1) or ()
+    issues: list[ScenarioIssue] = []
+    source = str(directory / BATTERY_FILE)
+    spec = _validated(BatteryFile, files[BATTERY_FILE], source, {}, issues)
+    raw = files[BATTERY_FILE]
+    population_file, effects_dir = (
+        raw.get("population", "population.toml"),
+        raw.get("effects", "effects"),
     )
-    participants = check.integer(
-        data.get("participants", 40), "participants", minimum=_MIN_PARTICIPANTS
-    )
-    mode = check.choice(data.get("mode", "sampled"), "mode", MODES)
-    seed = check.integer(data.get("seed", 0), "seed", minimum=0)
-    chunk = check.integer(data.get("chunk", 8), "chunk", minimum=1)
-    n_ctx = check.integer(data.get("n_ctx", 8192), "n_ctx", minimum=512)
-    answering = check.table(data.get("answering", {}), "answering") or {}
-    check.keys(answering, "answering", _ANSWERING_KEYS)
-    name = check.string(answering.get("participant", "Participant"), "answering.participant")
-    if name == INTERVIEWER:
-        check.add(
-            "answering.participant", f"'{INTERVIEWER}' asks the questions; choose another name"
-        )
-    samples = check.integer(
-        answering.get("expected_samples", 5), "answering.expected_samples", minimum=1
-    )
-    variance = check.table(data.get("variance", {}), "variance") or {}
-    check.keys(variance, "variance", _VARIANCE_KEYS)
-    reask = check.integer(variance.get("participants", 8), "variance.participants", minimum=0)
-    runs = check.integer(variance.get("runs", 3), "variance.runs", minimum=1)
-
+    context: dict[str, Any] = {}
     population = None
-    if population_file is not None and population_file in files:
-        population = parse_population(
-            directory / population_file,
+    if isinstance(population_file, str) and population_file in files:
+        population = _validated(
+            PopulationFile,
             files[population_file],
-            FileChecker(str(directory / population_file), issues),
+            str(directory / population_file),
+            context,
+            issues,
         )
     effects: list[Effect] = []
-    if effects_dir is not None:
-        prefix = f"{effects_dir}/"
-        paths = sorted(p for p in files if p.startswith(prefix) and p.endswith(".toml"))
+    if isinstance(effects_dir, str):
+        paths = sorted(p for p in files if p.startswith(f"{effects_dir}/") and p.endswith(".toml"))
         if not paths:
-            check.add(
-                "effects", f"expected effect files (*.toml) in {str(directory / effects_dir)!r}"
-            )
+            message = f"expected effect files (*.toml) in {str(directory / effects_dir)!r}"
+            issues.append(ScenarioIssue(source, "effects", message))
         for rel in paths:
-            effect_check = FileChecker(str(directory / rel), issues)
-            effect = parse_effect(directory / rel, files[rel], effect_check)
+            if not re.fullmatch(NAME_PATTERN, Path(rel).stem):
+                message = (
+                    f"the file name {Path(rel).stem!r} must be a name (letters, digits, '_', '-')"
+                )
+                issues.append(ScenarioIssue(str(directory / rel), "", message))
+                continue
+            effect = _validated(EffectFile, files[rel], str(directory / rel), context, issues)
             if effect is not None:
-                effects.append(effect)
-                if population is not None:
-                    _check_only(effect, population, effect_check)
-    issues.raise_if_any()
-    assert population is not None and participants is not None and mode is not None
-    assert seed is not None and chunk is not None and n_ctx is not None and name is not None
-    assert samples is not None and reask is not None and runs is not None
+                effects.append(effect_of(effect, directory / rel))
+    # a design's effect names are checked when it is run (settings): a copy of the battery
+    # with fewer effect files stays valid while it does not use the design
+    if issues:
+        raise ScenarioError(issues)
+    assert spec is not None and population is not None
     return ReplicationBattery(
         directory=directory,
-        title=title,
-        population=population,
+        title=spec.title or directory.name,
+        population=population_spec(population, directory / population_file),
         effects=tuple(effects),
-        models=models,
-        participants=participants,
-        mode=mode,
-        seed=seed,
-        chunk=chunk,
-        n_ctx=n_ctx,
-        participant_name=name,
-        expected_samples=samples,
-        reask=reask,
-        runs=runs,
+        models=spec.models,
+        participants=spec.participants,
+        mode=spec.mode,
+        seed=spec.seed,
+        chunk=spec.chunk,
+        n_ctx=spec.n_ctx,
+        participant_name=spec.answering.participant,
+        expected_samples=spec.answering.expected_samples,
+        reask=spec.variance.participants,
+        runs=spec.variance.runs,
         files=dict(files),
+        source=spec.source,
+        reask_share=spec.variance.share,
+        reask_from=spec.variance.min_participants,
+        designs={
+            name: Design(
+                name,
+                d.participants,
+                tuple(d.effects) if d.effects is not None else None,
+                d.chunk,
+            )
+            for name, d in spec.designs.items()
+        },
     )
 
 
-def _check_only(effect: Effect, population: PopulationSpec, check: FileChecker) -> None:
-    """An effect's ``only`` filter must name the population's attributes and labels."""
-    names = [a.name for a in population.attributes]
-    for attribute, labels in effect.only.items():
-        path = join("only", attribute)
-        if attribute not in names:
-            check.add(path, unknown("attribute", attribute, names))
-            continue
-        known = list(dict.fromkeys(population.attribute(attribute).labels))
-        for i, label in enumerate(labels):
-            if label not in known:
-                check.add(join(path, i), unknown("label", label, known))
+def _validated(
+    model: type[M], data: Any, source: str, context: dict[str, Any], issues: list[ScenarioIssue]
+) -> M | None:
+    """A file validated into ``model`` with the battery's facts, or None (its issues recorded)."""
+    try:
+        return validate(model, data, source, context)
+    except ScenarioError as error:
+        issues.extend(error.issues)
+        return None

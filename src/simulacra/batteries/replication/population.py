@@ -19,6 +19,10 @@ Schema::
     [attributes.age]
     ranges = [[18, 22], [23, 29]]         # or: whole numbers, uniform within a range
     weights = [55, 45]
+    [attributes.work]
+    values = ["You study.", "You work."]
+    given = "age"                         # optional: drawn given an attribute declared before
+    weights = { 18-22 = [8, 2], 23-29 = [3, 7] }   # then weights by its labels (0: impossible)
 """
 
 from __future__ import annotations
@@ -26,29 +30,42 @@ from __future__ import annotations
 import string
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import mesa
 import numpy as np
 import pandas as pd
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from simulacra.batteries.replication.checks import FileChecker, join, unknown
+from simulacra.batteries.replication.tables import one_or_table
+from simulacra.schema import (
+    Array,
+    Expect,
+    Name,
+    NonNegative,
+    Problem,
+    SchemaModel,
+    Text,
+    facts,
+    fail,
+    unknown_name,
+    with_problems,
+)
 from simulacra.simulation.simulacrum import Simulacrum
 
 __all__ = [
     "Attribute",
     "Participant",
     "Population",
+    "PopulationFile",
     "PopulationSpec",
     "composition",
-    "parse_population",
     "participant_key",
+    "population_spec",
 ]
 
-_TOP_KEYS = ("seed", "template", "attributes")
-_ATTRIBUTE_KEYS = ("values", "labels", "weights", "ranges")
 _STREAM_ATTRIBUTES, _STREAM_ORDER, _STREAM_CONDITION = 0, 1, 2
 
 
@@ -65,8 +82,10 @@ class Attribute:
         name: the attribute (a template placeholder).
         values: the texts put into the template (empty for ``ranges``).
         labels: short names for reports and filters.
-        weights: relative weights, one per value or range.
+        weights: relative weights, one per value or range (empty when ``given``).
         ranges: inclusive integer ranges (``[low, high]``) drawn uniformly within.
+        given: the attribute this one's distribution depends on (drawn before it).
+        weights_given: the weights per label of ``given`` (0: an impossible combination).
     """
 
     name: str
@@ -74,10 +93,12 @@ class Attribute:
     labels: tuple[str, ...]
     weights: tuple[float, ...]
     ranges: tuple[tuple[int, int], ...] = ()
+    given: str | None = None
+    weights_given: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
-    def draw(self, rng: np.random.Generator) -> tuple[str, str]:
-        """Draw one level: ``(text for the template, label)``."""
-        p = np.asarray(self.weights, dtype=float)
+    def draw(self, rng: np.random.Generator, given: str | None = None) -> tuple[str, str]:
+        """Draw one level: ``(text for the template, label)``; ``given``: the parent's label."""
+        p = np.asarray(self.weights if self.given is None else self.weights_given[given or ""])
         k = int(rng.choice(len(p), p=p / p.sum()))
         if self.ranges:
             low, high = self.ranges[k]
@@ -192,7 +213,8 @@ class Population(mesa.Model):
         rng = _stream(self.spec.seed, index, _STREAM_ATTRIBUTES)
         attributes, labels = {}, {}
         for attribute in self.spec.attributes:
-            attributes[attribute.name], labels[attribute.name] = attribute.draw(rng)
+            parent = None if attribute.given is None else labels[attribute.given]
+            attributes[attribute.name], labels[attribute.name] = attribute.draw(rng, parent)
         names = list(self.effects)
         order = [
             names[k] for k in _stream(self.spec.seed, index, _STREAM_ORDER).permutation(len(names))
@@ -244,115 +266,156 @@ def composition(participants: pd.DataFrame, spec: PopulationSpec) -> pd.DataFram
     return pd.DataFrame(rows, columns=["attribute", "label", "count", "share"])
 
 
-# --------------------------------------------------------------------------- parsing
+# --------------------------------------------------------------------------- the file
 
 
-def parse_population(
-    path: Path, data: Mapping[str, Any], check: FileChecker
-) -> PopulationSpec | None:
-    """Build a :class:`PopulationSpec` from ``population.toml``, recording every problem."""
-    before = len(check.issues.items)
-    check.keys(data, "", _TOP_KEYS, required=_TOP_KEYS)
-    seed = check.integer(data["seed"], "seed", minimum=0) if "seed" in data else None
-    template = check.string(data["template"], "template") if "template" in data else None
-    attributes: list[Attribute] = []
-    table = check.table(data.get("attributes", {}), "attributes")
-    for name, entry in (table or {}).items():
-        attribute = _parse_attribute(name, entry, check)
-        if attribute is not None:
-            attributes.append(attribute)
-    if template is not None:
-        _check_template(template, [a.name for a in attributes], check)
-    if len(check.issues.items) > before or seed is None or template is None:
-        return None
-    return PopulationSpec(seed, template, tuple(attributes), path)
+def _ordered(pair: tuple[int, int]) -> tuple[int, int]:
+    if pair[0] > pair[1]:
+        fail([((), f"expected low <= high, got [{pair[0]}, {pair[1]}]")])
+    return pair
 
 
-def _parse_attribute(name: str, entry: Any, check: FileChecker) -> Attribute | None:
-    path = join("attributes", name)
-    if check.name(name, path) is None:
-        return None
-    table = check.table(entry, path)
-    if table is None:
-        return None
-    check.keys(table, path, _ATTRIBUTE_KEYS, required=("weights",))
-    if ("values" in table) == ("ranges" in table):
-        check.add(path, "expected exactly one of 'values' (texts) or 'ranges' ([low, high] pairs)")
-        return None
-    weights_raw = table.get("weights")
-    if not isinstance(weights_raw, list):
-        if "weights" in table:
-            check.add(join(path, "weights"), "expected an array of numbers")
-        return None
-    weights = [
-        check.number(w, join(join(path, "weights"), i), minimum=0)
-        for i, w in enumerate(weights_raw)
-    ]
-    if any(w is None for w in weights):
-        return None
-    if sum(weights) <= 0:  # type: ignore[arg-type]
-        check.add(join(path, "weights"), "expected weights summing to more than 0")
-        return None
-    values: list[str] = []
-    ranges: list[tuple[int, int]] = []
-    if "values" in table:
-        parsed = check.strings(table["values"], join(path, "values"), minimum=1)
-        if parsed is None:
-            return None
-        values = parsed
-        count = len(values)
-    else:
-        raw = table["ranges"]
-        if not isinstance(raw, list) or not raw:
-            check.add(join(path, "ranges"), "expected an array of [low, high] integer pairs")
-            return None
-        for i, pair in enumerate(raw):
-            where = join(join(path, "ranges"), i)
-            if (
-                not isinstance(pair, list)
-                or len(pair) != 2
-                or any(isinstance(v, bool) or not isinstance(v, int) for v in pair)
-                or pair[0] > pair[1]
-            ):
-                check.add(where, f"expected [low, high] integers with low <= high, got {pair!r}")
-                return None
-            ranges.append((pair[0], pair[1]))
-        count = len(ranges)
-    if len(weights) != count:
-        check.add(
-            join(path, "weights"), f"expected {count} weights (one per level), got {len(weights)}"
+Range = Annotated[
+    Array[int],
+    Field(min_length=2, max_length=2),
+    Expect(size="expected [low, high], two integers; got {got} entries"),
+    AfterValidator(_ordered),
+]
+Weights = one_or_table(Array[Annotated[NonNegative, Expect(noun="weight")]])
+_ONE_OF = "expected exactly one of 'values' (texts) or 'ranges' ([low, high] pairs)"
+
+
+class AttributeEntry(SchemaModel):
+    """One attribute's distribution (``[attributes.NAME]``): values or ranges, with weights."""
+
+    values: Annotated[Array[Text], Field(min_length=1)] | None = None
+    """The texts put into the template."""
+    ranges: Annotated[Array[Range], Field(min_length=1)] | None = None
+    """Or: inclusive [low, high] integer ranges, drawn uniformly within."""
+    given: Name | None = None
+    """An attribute declared before this one that its distribution depends on."""
+    weights: Weights
+    """Relative weights, one per value or range (> 0 in total); with ``given``, a table of
+    them by the label of ``given`` (0: an impossible combination)."""
+    labels: Array[Text] | None = None
+    """Short names for reports and filters, one per level (default: the values, or low-high)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_kind(cls, data: Any, handler: Any) -> Any:
+        neither_or_both = isinstance(data, Mapping) and ("values" in data) == ("ranges" in data)
+        return with_problems(handler, data, [((), _ONE_OF)] if neither_or_both else [])
+
+    @field_validator("weights", "labels")
+    @classmethod
+    def _one_per_level(cls, given: Any, info: ValidationInfo) -> Any:
+        levels = info.data.get("values") or info.data.get("ranges")
+        noun, parent = info.field_name, info.data.get("given")
+        table = isinstance(given, Mapping)
+        if noun == "weights" and "given" in info.data and table != (parent is not None):
+            message = f"with given = {parent!r}, expected a table of weights by its label"
+            fail([((), message if parent else "a table of weights needs given = 'ATTRIBUTE'")])
+        problems: list[Problem] = []
+        for key, row in given.items() if table else [((), given)] if given is not None else []:
+            where = key if isinstance(key, tuple) else (key,)
+            if noun == "weights" and sum(row) <= 0:
+                problems.append(
+                    (
+                        where,
+                        "expected weights summing to more than 0"
+                        + (f" (no level is possible for {parent} {key!r})" if table else ""),
+                    )
+                )
+            if levels is not None and len(row) != len(levels):
+                message = f"expected {len(levels)} {noun} (one per level), got {len(row)}"
+                problems.append((where, message))
+        fail(problems)
+        return given
+
+
+class PopulationFile(SchemaModel):
+    """A population file: the backstory template and the attributes' distributions."""
+
+    seed: Annotated[int, Field(ge=0)]
+    """The population's seed."""
+    template: Text
+    """The backstory, with {attribute} placeholders."""
+    attributes: Annotated[dict[Name, AttributeEntry], Expect(type="a table of attributes")]
+    """The attributes, in file order ([attributes.NAME] tables)."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _placeholders(cls, data: Any, handler: Any) -> Any:
+        template, attributes = (
+            data.get(k) if isinstance(data, Mapping) else None for k in ("template", "attributes")
         )
-        return None
-    if "labels" in table:
-        labels = check.strings(table["labels"], join(path, "labels"))
-        if labels is None:
-            return None
-        if len(labels) != count:
-            check.add(
-                join(path, "labels"), f"expected {count} labels (one per level), got {len(labels)}"
-            )
-            return None
-    else:
-        labels = values or [f"{low}-{high}" for low, high in ranges]
-    return Attribute(
-        name,
-        tuple(values),
-        tuple(labels),
-        tuple(float(w) for w in weights),  # type: ignore[arg-type]
-        tuple(ranges),
-    )
+        problems: list[Problem] = []
+        if isinstance(template, str) and isinstance(attributes, Mapping):
+            try:
+                fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
+            except ValueError as exc:
+                message = f"not a valid template: {exc} (write a literal brace as {{{{ or }}}})"
+                problems.append((("template",), message))
+                fields = []
+            names = list(attributes)
+            problems += [
+                (("template",), unknown_name("attribute", f, names) + f" in {{{f}}}")
+                for f in fields
+                if f not in names
+            ]
+        return with_problems(handler, data, problems)
+
+    @field_validator("attributes")
+    @classmethod
+    def _names(cls, attributes: dict[str, AttributeEntry], info: ValidationInfo) -> Any:
+        known: dict[str, list[str]] = {}
+        for name, entry in attributes.items():
+            fail(_parent(name, entry, known, list(attributes)))
+            known[name] = list(dict.fromkeys(_labels(entry)))
+        facts(info)["attributes"] = known
+        return attributes
 
 
-def _check_template(template: str, names: Sequence[str], check: FileChecker) -> None:
-    try:
-        fields = [
-            field for _, field, _, _ in string.Formatter().parse(template) if field is not None
-        ]
-    except ValueError as exc:
-        check.add(
-            "template", f"not a valid template: {exc} (write a literal brace as {{{{ or }}}})"
-        )
+def _parent(name: str, entry: AttributeEntry, known: dict[str, list[str]], names: list[str]) -> Any:
+    """Problems of an attribute's ``given``: declared before it, its labels all weighted."""
+    parent, weights = entry.given, entry.weights
+    if parent is None:
         return
-    for field in fields:
-        if field not in names:
-            check.add("template", unknown("attribute", field, list(names)) + f" in {{{field}}}")
+    if parent not in known:
+        after = parent in names and parent != name
+        message = (
+            f"{parent!r} is declared after {name!r}; declare it first"
+            if after
+            else (unknown_name("attribute", parent, list(known)))
+        )
+        yield ((name, "given"), message)
+        return
+    for key in weights:
+        if key not in known[parent]:
+            yield ((name, "weights", key), unknown_name(f"{parent} label", key, known[parent]))
+    for label in known[parent]:
+        if label not in weights:
+            yield ((name, "weights"), f"missing weights for {parent} {label!r}")
+
+
+def _labels(entry: AttributeEntry) -> tuple[str, ...]:
+    if entry.labels is not None:
+        return entry.labels
+    return entry.values or tuple(f"{low}-{high}" for low, high in entry.ranges or ())
+
+
+def population_spec(file: PopulationFile, path: Path) -> PopulationSpec:
+    """The :class:`PopulationSpec` of a validated population file."""
+    attributes = tuple(
+        Attribute(
+            name,
+            e.values or (),
+            _labels(e),
+            () if e.given else e.weights,
+            tuple(map(tuple, e.ranges or ())),
+            e.given,
+            dict(e.weights) if e.given else {},
+        )
+        for name, e in file.attributes.items()
+    )
+    return PopulationSpec(file.seed, file.template, attributes, path)

@@ -4,12 +4,19 @@
 recorded (so the report scores what was run, even if the battery directory has
 changed or gone since), scores every effect and writes, atomically:
 
-- ``summary.csv``: one row per model and effect (d, 95% and 99% CIs, the targets,
-  the four criteria, n, unparsed numeric answers, the variance decomposition);
-- ``overall.csv``: one row per model (r with ML1 and originals, sign agreement,
-  specificity, effects replicated per criterion);
+- ``summary.csv``: one main row per model and effect (d, 95% and 99% CIs, the targets,
+  the four criteria, n, unparsed numeric answers, the variance decomposition,
+  ``exploratory``, ``in_overall`` and the ``reason`` of every NaN), followed by the
+  effect's subgroup rows when it declares moderators (``moderator``, ``level``);
+- ``overall.csv``: one row per model over the effects counted across effects (r with
+  the targets and originals, sign agreement, specificity, effects replicated per
+  criterion; ``left_out`` names the others);
 - ``composition.csv``: the population's attributes, counts and shares;
-- ``effects_vs_ml1.png`` and ``variance_ratio.png``.
+- ``congruence.csv``, ``congruence_cells.csv`` and ``anchors.csv`` when effects follow a
+  congruence design (:mod:`~simulacra.batteries.replication.congruence_tables`);
+- ``effects_vs_ml1.png`` (simulated against the battery source's ds, whatever the
+  source; the name is kept for existing readers) and ``variance_ratio.png`` (not
+  drawn when no effect has a ratio: nobody re-asked; ``summary.csv`` says why).
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from typing import TYPE_CHECKING
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from simulacra.batteries.replication.battery import ReplicationBattery, build
+from simulacra.batteries.replication.battery import BATTERY_FILE, ReplicationBattery, build
+from simulacra.batteries.replication.congruence_tables import congruence_tables
 from simulacra.batteries.replication.population import composition
 from simulacra.batteries.replication.scoring import summarize
 from simulacra.errors import SimulacraError
@@ -32,7 +40,7 @@ from simulacra.plots.replication import plot_effects_vs_target, plot_variance_ra
 if TYPE_CHECKING:
     from simulacra.batteries.runner import BatteryResult
 
-__all__ = ["battery_of", "write_report"]
+__all__ = ["battery_of", "battery_source", "write_report"]
 
 DPI = 150
 
@@ -47,6 +55,14 @@ def battery_of(result: BatteryResult) -> ReplicationBattery:
     if record.get("kind") != "replication" or "files" not in record:
         raise SimulacraError(f"{result.directory}: the manifest holds no replication battery")
     return build(Path(result.manifest.get("battery_dir", ".")), record["files"])
+
+
+def battery_source(battery: ReplicationBattery) -> str | None:
+    """The battery's declared ``source`` (e.g. ``"Many Labs 1"``), or None."""
+    source = getattr(battery, "source", None)
+    if source is None:
+        source = dict(battery.files.get(BATTERY_FILE, {})).get("source")
+    return str(source) if source else None
 
 
 def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
@@ -76,15 +92,27 @@ def write_report(result: BatteryResult, figdir: str | os.PathLike[str]) -> list[
     figdir = Path(figdir)
     figdir.mkdir(parents=True, exist_ok=True)
     participants = result.tables.get("participants")
-    summary, overall, _ = summarize(result["answers"], battery.effects, participants)
+    source = battery_source(battery)
+    summary, overall, scores = summarize(
+        result["answers"], battery.effects, participants, source=source
+    )
+    tables = [("summary.csv", summary), ("overall.csv", overall)]
+    congruence = congruence_tables(summary, scores, battery.effects, participants)
+    if congruence is not None:
+        names = ("congruence.csv", "congruence_cells.csv", "anchors.csv")
+        tables += list(zip(names, congruence, strict=True))
     written = []
     for name, fig in (
-        ("effects_vs_ml1.png", plot_effects_vs_target(summary)),
+        ("effects_vs_ml1.png", plot_effects_vs_target(summary, source)),
         ("variance_ratio.png", plot_variance_ratio(summary)),
     ):
+        if fig is None:  # no figure is drawn empty; summary.csv's reason says why
+            stale = figdir / name
+            stale.unlink(missing_ok=True)
+            continue
         written.append(_atomic(figdir / name, lambda p, f=fig: f.savefig(p, dpi=DPI, format="png")))
         plt.close(fig)
-    for name, table in (("summary.csv", summary), ("overall.csv", overall)):
+    for name, table in tables:
         written.append(_atomic(figdir / name, lambda p, t=table: t.to_csv(p, index=False)))
     if participants is not None:
         people = participants.drop_duplicates("participant")

@@ -13,6 +13,14 @@ answers) with its CIs and the four criteria, the count of unparsable numeric
 answers, and the variance decomposition of the re-asked participants; and, per
 model, the across-effect summary. Effects with an ``only`` filter are analysed on
 the matching participants when personas were used (a bare model has no country).
+
+Beside each main row (``moderator`` and ``level`` empty) come the effect's subgroup
+rows, one per moderator level and one per interaction
+(:mod:`simulacra.batteries.replication.subgroups`). Every NaN of a main row is
+explained in ``reason`` (:mod:`simulacra.batteries.replication.reasons`). The
+across-effect summary counts only main rows with ``in_overall``: effects that are
+not exploratory and whose target is the battery's source (a target that names
+another ``source`` than the battery's is left out).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simulacra.analysis.moderators import MODERATOR_COLUMNS
 from simulacra.analysis.replication import (
     CRITERIA,
     apply_steps,
@@ -33,14 +42,22 @@ from simulacra.analysis.replication import (
     variance_decomposition,
 )
 from simulacra.batteries.replication.effects import REPORTED_TAGS, Effect
+from simulacra.batteries.replication.reasons import main_row_reason
+from simulacra.batteries.replication.subgroups import (
+    is_exploratory,
+    moderator_rows,
+    target_of,
+)
 
-__all__ = ["SUMMARY_COLUMNS", "score_frame", "summarize"]
+__all__ = ["SUMMARY_COLUMNS", "in_overall", "score_frame", "summarize"]
 
 SUMMARY_COLUMNS = (
     "model",
     "mode",
     "persona",
     "effect",
+    "moderator",
+    "level",
     "title",
     "d",
     "ci_low",
@@ -75,8 +92,14 @@ SUMMARY_COLUMNS = (
     "share_persona",
     "share_run",
     "reasked",
+    "exploratory",
+    "in_overall",
+    "reason",
 )
-"""Columns of ``summary.csv``."""
+"""Columns of ``summary.csv`` (with moderator rows, :data:`SUBGROUP_COLUMNS` follow)."""
+
+SUBGROUP_COLUMNS = tuple(c for c in MODERATOR_COLUMNS if c not in SUMMARY_COLUMNS)
+"""The columns only subgroup rows fill, added when an effect has moderators."""
 
 
 _KEY = ["participant", "run"]
@@ -142,18 +165,40 @@ def score_frame(
     return frame
 
 
-def _effect_row(
-    answers: pd.DataFrame,
-    effect: Effect,
-    mode: str,
-    participants: pd.DataFrame | None,
-) -> tuple[dict[str, Any], pd.DataFrame]:
-    frame = score_frame(answers, effect, mode, participants)
-    main = frame[frame["run"] == 0]
-    treatment = main.loc[main["condition"] == effect.treatment, "score"]
-    control = main.loc[main["condition"] == effect.control, "score"]
-    stats = effect_statistics(treatment, control)
-    target = effect.target
+def in_overall(effect: Effect, source: str | None) -> tuple[bool, str]:
+    """Whether an effect counts in the across-effect summary, and why not.
+
+    An exploratory effect, one without a target, and one whose target names a
+    ``source`` other than the battery's are left out.
+
+    Returns:
+        ``(counted, why)``, ``why`` empty when counted.
+    """
+    target = target_of(effect)
+    if is_exploratory(effect):
+        return False, "exploratory effect"
+    if target is None:
+        return False, "no target"
+    target_source = getattr(target, "source", None)
+    if source and target_source and target_source != source:
+        return False, f"its target is from {target_source}, not the battery's source {source}"
+    return True, ""
+
+
+def _criteria(stats: Any, target: Any) -> dict[str, Any]:
+    """The target columns and the four criteria (empty without a target)."""
+    if target is None:
+        return {
+            "target_d": math.nan,
+            "target_ci_low": math.nan,
+            "target_ci_high": math.nan,
+            "original_d": math.nan,
+            "original_n": math.nan,
+            **dict.fromkeys(CRITERIA),
+            "d33": math.nan,
+            "small_telescopes_p": math.nan,
+            "published_d": math.nan,
+        }
     criteria = effect_criteria(
         stats,
         target_d=target.d,
@@ -161,6 +206,30 @@ def _effect_row(
         original_d=target.original_d,
         original_n=target.original_n,
     )
+    return {
+        "target_d": target.d,
+        "target_ci_low": target.ci[0],
+        "target_ci_high": target.ci[1],
+        "original_d": math.nan if target.original_d is None else target.original_d,
+        "original_n": math.nan if target.original_n is None else target.original_n,
+        **criteria,
+        "published_d": math.nan if target.published_d is None else target.published_d,
+    }
+
+
+def _effect_row(
+    answers: pd.DataFrame,
+    effect: Effect,
+    mode: str,
+    participants: pd.DataFrame | None,
+    source: str | None = None,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    frame = score_frame(answers, effect, mode, participants)
+    main = frame[frame["run"] == 0]
+    treatment = main.loc[main["condition"] == effect.treatment, "score"]
+    control = main.loc[main["condition"] == effect.control, "score"]
+    stats = effect_statistics(treatment, control)
+    target = target_of(effect)
     numeric = answers[
         (answers["effect"] == effect.name)
         & (answers["role"] == "measure")
@@ -170,19 +239,15 @@ def _effect_row(
     in_contrast = main["condition"].isin([effect.treatment, effect.control])
     row = {
         "effect": effect.name,
+        "moderator": "",
+        "level": "",
         "title": effect.title,
         **{k: v for k, v in stats.as_dict().items() if k not in ("t", "df", "se")},
-        "target_d": target.d,
-        "target_ci_low": target.ci[0],
-        "target_ci_high": target.ci[1],
-        "original_d": math.nan if target.original_d is None else target.original_d,
-        "original_n": math.nan if target.original_n is None else target.original_n,
-        **criteria,
+        **_criteria(stats, target),
         "n": stats.n_treatment + stats.n_control,
         "excluded": int((main.loc[in_contrast, "score"].isna()).sum()),
         "unparsed": int((~numeric["parsed"].astype(bool)).sum()) if len(numeric) else 0,
         "numeric_answers": len(numeric),
-        "published_d": math.nan if target.published_d is None else target.published_d,
         **{tag: effect.has_tag(tag) for tag in REPORTED_TAGS},
     }
     reasked = frame.groupby("participant")["run"].nunique()
@@ -197,6 +262,20 @@ def _effect_row(
         "share_run": variance["share_run"],
         "reasked": len(reasked_ids),
     }
+    exploratory = is_exploratory(effect)
+    counted, why = in_overall(effect, source)
+    runs = int(answers["run"].max()) + 1 if len(answers) else 1
+    reason = main_row_reason(
+        row,
+        has_target=target is not None,
+        exploratory=exploratory,
+        unparsed=row["unparsed"],
+        runs=runs,
+        scored=int(variance["n_participants"]),
+    )
+    if not counted:
+        reason = "; ".join(r for r in (reason, f"not in overall.csv: {why}") if r)
+    row |= {"exploratory": exploratory, "in_overall": counted, "reason": reason}
     return row, frame
 
 
@@ -204,18 +283,24 @@ def summarize(
     answers: pd.DataFrame,
     effects: Sequence[Effect],
     participants: pd.DataFrame | None = None,
+    *,
+    source: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
     """Per model and effect, d, CIs, criteria and variance; per model, the overall summary.
 
     Args:
         answers: the ``answers`` table (``model`` column optional).
         effects: the battery's effects.
-        participants: the ``participants`` table (for ``only`` filters).
+        participants: the ``participants`` table (for ``only`` filters and moderators).
+        source: the battery's source (e.g. ``"Many Labs 1"``); an effect whose target
+            names another source is left out of the across-effect summary.
 
     Returns:
-        ``(summary, overall, scores)``: one summary row per model and effect
-        (:data:`SUMMARY_COLUMNS`), one overall row per model, and the score frames
-        by ``"model/effect"``.
+        ``(summary, overall, scores)``: per model and effect a main row
+        (:data:`SUMMARY_COLUMNS`) followed by its subgroup rows
+        (:data:`SUBGROUP_COLUMNS` too, when any effect has moderators); one overall
+        row per model over the main rows ``in_overall``; the score frames by
+        ``"model/effect"``.
     """
     answers = answers if "model" in answers else answers.assign(model="model")
     summary_rows, overall_rows = [], []
@@ -229,28 +314,38 @@ def summarize(
             if "model" in participants:
                 people = participants[participants["model"] == model]
         rows = []
+        base = {"model": model, "mode": mode, "persona": persona}
         for effect in effects:
-            row, frame = _effect_row(group, effect, mode, people)
-            rows.append({"model": model, "mode": mode, "persona": persona, **row})
+            row, frame = _effect_row(group, effect, mode, people, source)
+            rows.append(base | row)
+            summary_rows.append(base | row)
+            about = {"effect": effect.name, "title": effect.title}
+            flags = {"exploratory": row["exploratory"], "in_overall": False}
+            summary_rows += [
+                base | about | subgroup | flags
+                for subgroup in moderator_rows(frame, effect, people)
+            ]
             scores[f"{model}/{effect.name}"] = frame
         table = pd.DataFrame(rows)
-        summary_rows += rows
+        counted = table[table["in_overall"].astype(bool)]
         overall = overall_summary(
-            table.assign(negative_control=table["negative_control"].astype(bool))
+            counted.assign(negative_control=counted["negative_control"].astype(bool))
         )
         ratios = table["run_persona_ratio"].astype(float)
         finite = ratios[np.isfinite(ratios)]
         overall_rows.append(
-            {
-                "model": model,
-                "mode": mode,
-                "persona": persona,
-                **overall,
+            base
+            | overall
+            | {
                 "median_run_persona_ratio": float(finite.median()) if len(finite) else math.nan,
                 "unparsed": int(table["unparsed"].sum()),
                 "numeric_answers": int(table["numeric_answers"].sum()),
+                "left_out": ", ".join(table.loc[~table["in_overall"].astype(bool), "effect"]),
             }
         )
     summary = pd.DataFrame(summary_rows)
-    summary = summary[[c for c in SUMMARY_COLUMNS if c in summary]]
+    columns = list(SUMMARY_COLUMNS)
+    if (summary["level"] != "").any():
+        columns += SUBGROUP_COLUMNS
+    summary = summary[[c for c in columns if c in summary]]
     return summary, pd.DataFrame(overall_rows), scores

@@ -1,0 +1,184 @@
+"""Baselines every benchmark reports: the model's prompt-evaluation rate and the tokens needed.
+
+- :func:`prompt_eval_rate`: the model's single-sequence prompt-evaluation rate, as
+  ``llama-bench``'s pp test measures it: one fresh sequence of 512 random tokens
+  through ``llama_decode`` in one batch (micro-batches of 512), on a context of its
+  own at the engine's thread count, the median of a few passes. It is the ceiling an
+  engine that decodes prompts can reach on this machine in this run, so
+  ``engine_over_prompt_eval`` (the engine's tokens/s over it) is comparable across
+  machines and loads, unlike tokens/s.
+- :class:`TokenLog`: records every token sequence an engine is asked to hold (each
+  request's cached tokens, each generated continuation) while active; its
+  :meth:`TokenLog.unique` is the size of their prefix trie, the least any cache could
+  decode for that work, so ``decoded_over_unique`` = tokens decoded / unique says
+  how much was decoded more than once.
+- :func:`throughput_fields`: the JSON fields built from both;
+  :func:`add_baseline_arguments`: the options every benchmark shares (``--gpu-layers``,
+  ``--prompt-eval-tokens``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import llama_cpp
+import numpy as np
+
+from simulacra.llm.engine import Engine
+
+PROMPT_TOKENS = 512
+
+
+def prompt_eval_rate(
+    engine: Engine, *, n_tokens: int = PROMPT_TOKENS, repeats: int = 3, n_ubatch: int = 512
+) -> dict[str, Any]:
+    """Tokens/s of one fresh ``n_tokens`` sequence through ``llama_decode`` (median of passes).
+
+    Args:
+        engine: the engine whose model (and thread count, flash-attention and GPU
+            settings) is measured; its own context is not touched.
+        n_tokens: the sequence length (pp512: 512).
+        repeats: passes; the median is reported (the first, warm-up pass is extra).
+        n_ubatch: the micro-batch size (llama-bench: 512; the engine itself uses 63).
+
+    Returns:
+        ``prompt_eval_tokens_per_s`` (median), every pass's rate, and the settings.
+    """
+    cparams = llama_cpp.llama_context_default_params()
+    cparams.n_ctx = max(256, n_tokens)
+    cparams.n_batch = n_tokens
+    cparams.n_ubatch = min(n_ubatch, n_tokens)
+    cparams.n_seq_max = 1
+    cparams.n_threads = cparams.n_threads_batch = engine.n_threads
+    cparams.no_perf = True
+    cparams.flash_attn_type = (
+        llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+        if engine.flash_attn
+        else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    )
+    ctx = llama_cpp.llama_init_from_model(engine._model, cparams)
+    if not ctx:
+        raise RuntimeError("could not create the prompt-evaluation context")
+    batch = llama_cpp.llama_batch_init(n_tokens, 0, 1)
+    try:
+        tokens = np.random.default_rng(0).integers(0, engine.n_vocab, n_tokens)
+        for b, token in enumerate(tokens):
+            batch.token[b] = int(token)
+            batch.pos[b] = b
+            batch.n_seq_id[b] = 1
+            batch.seq_id[b][0] = 0
+            batch.logits[b] = b == n_tokens - 1
+        batch.n_tokens = n_tokens
+        memory = llama_cpp.llama_get_memory(ctx)
+        rates = []
+        for k in range(repeats + 1):
+            llama_cpp.llama_memory_clear(memory, True)
+            started = time.perf_counter()
+            if llama_cpp.llama_decode(ctx, batch) != 0:
+                raise RuntimeError("prompt-evaluation decode failed")
+            if k:  # the first pass allocates the graph: not counted
+                rates.append(n_tokens / (time.perf_counter() - started))
+    finally:
+        llama_cpp.llama_batch_free(batch)
+        llama_cpp.llama_free(ctx)
+    return {
+        "n_gpu_layers": engine.n_gpu_layers,
+        "prompt_eval_tokens_per_s": round(float(np.median(rates)), 1),
+        "prompt_eval_pass_tokens_per_s": [round(r, 1) for r in rates],
+        "prompt_eval_tokens": n_tokens,
+        "prompt_eval_ubatch": min(n_ubatch, n_tokens),
+    }
+
+
+def add_baseline_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every benchmark shares: GPU offload and the prompt-evaluation length."""
+    parser.add_argument(
+        "--gpu-layers", type=int, default=0, help="layers offloaded to the GPU (-1: all)"
+    )
+    parser.add_argument(
+        "--prompt-eval-tokens",
+        type=int,
+        default=PROMPT_TOKENS,
+        help="tokens of the prompt-evaluation baseline (pp512: 512)",
+    )
+
+
+def trie_size(sequences: list[np.ndarray] | list[tuple[int, ...]]) -> int:
+    """Nodes of the prefix trie of ``sequences``: distinct non-empty prefixes.
+
+    Sorted, each sequence adds the tokens past its common prefix with the one
+    before it; a sequence that is a prefix of another adds nothing new.
+    """
+    ordered = sorted(tuple(int(t) for t in s) for s in sequences)
+    total, previous = 0, ()
+    for seq in ordered:
+        common = 0
+        for a, b in zip(seq, previous, strict=False):
+            if a != b:
+                break
+            common += 1
+        total += len(seq) - common
+        previous = seq
+    return total
+
+
+class TokenLog:
+    """Every token sequence an engine's pool holds for its callers, recorded while active.
+
+    Wraps :meth:`SequencePool.run` (a request's tokens up to those it leaves cached)
+    and :meth:`SequencePool.decode_step` (a sequence grown by generated tokens).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.pool = engine.pool
+        self.sequences: list[np.ndarray] = []
+        self.active = True
+        self._growing: dict[int, np.ndarray] = {}
+
+    def __enter__(self) -> TokenLog:
+        pool = self.pool
+        run, step = pool.run, pool.decode_step
+
+        def logged_run(requests, *args, **kwargs):
+            self._flush()
+            if self.active:
+                self.sequences += [r.tokens[: r.n_cached] for r in requests]
+            return run(requests, *args, **kwargs)
+
+        def logged_step(items, *args, **kwargs):
+            rows = step(items, *args, **kwargs)
+            if self.active:
+                for seq, _ in items:
+                    self._growing[seq.seq_id] = seq.tokens
+            return rows
+
+        pool.run, pool.decode_step = logged_run, logged_step
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._flush()
+        del self.pool.run, self.pool.decode_step
+
+    def _flush(self) -> None:
+        self.sequences += list(self._growing.values())
+        self._growing.clear()
+
+    def unique(self) -> int:
+        """Tokens of the prefix trie of everything recorded."""
+        self._flush()
+        return trie_size(self.sequences)
+
+
+def throughput_fields(
+    engine_tokens: int, engine_s: float, unique: int, prompt_eval: dict[str, Any]
+) -> dict[str, Any]:
+    """``engine_over_prompt_eval``, ``decoded_over_unique`` and what they are made of."""
+    rate = engine_tokens / engine_s if engine_s > 0 else float("nan")
+    return {
+        **prompt_eval,
+        "engine_over_prompt_eval": round(rate / prompt_eval["prompt_eval_tokens_per_s"], 3),
+        "unique_tokens": int(unique),
+        "decoded_over_unique": round(engine_tokens / unique, 3) if unique else None,
+    }

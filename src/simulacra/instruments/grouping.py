@@ -1,0 +1,112 @@
+"""Grouping: many respondents' prompts cut into groups that keep the KV cache small.
+
+llama.cpp's CPU attention visits every cell of the KV cache up to the highest one in
+use, for every token, whichever sequence the cell belongs to. A call of
+:func:`~simulacra.instruments.ask` over hundreds of respondents that decodes all of
+them into one cache therefore slows down as the cache fills: each token attends,
+masked or not, over thousands of cells. :func:`plan_groups` orders the respondents'
+*contexts* (the prompts sharing one persona and history) by their tokens, so that
+contexts with a common beginning sit side by side, and cuts that order into
+consecutive groups of at most ``max_cells`` cells and ``max_sequences`` sequences.
+Asked group after group, with the cache cleared in between, a token never attends
+over more than about one group, and a shared prefix is decoded once per group.
+
+Everything here is pure: token arrays in, index lists out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ContextSize", "common_length", "plan_groups", "trie_cells"]
+
+
+def common_length(a: np.ndarray, b: np.ndarray) -> int:
+    """How many leading tokens ``a`` and ``b`` share."""
+    n = min(len(a), len(b))
+    if n == 0:
+        return 0
+    differs = np.asarray(a[:n]) != np.asarray(b[:n])
+    return int(differs.argmax()) if differs.any() else n
+
+
+def trie_cells(sequences: Sequence[np.ndarray]) -> int:
+    """The KV cells the sequences need together: the nodes of their prefix trie.
+
+    Args:
+        sequences: token arrays.
+
+    Returns:
+        The number of distinct non-empty prefixes; a sequence that shares its first
+        tokens with another only adds the tokens past the shared part.
+    """
+    ordered = sorted(tuple(int(t) for t in s) for s in sequences)
+    total, previous = 0, np.zeros(0, dtype=np.int64)
+    for seq in ordered:
+        current = np.array(seq, dtype=np.int64)
+        total += len(current) - common_length(current, previous)
+        previous = current
+    return total
+
+
+@dataclass(frozen=True)
+class ContextSize:
+    """What one context (the prompts of one persona and history) needs in the cache.
+
+    Attributes:
+        tokens: a prompt of the context, the key it is ordered by.
+        cells: KV cells its prompts, continuations and generations need together.
+        sequences: the sequences it holds at once (one per scoring request).
+    """
+
+    tokens: np.ndarray
+    cells: int
+    sequences: int
+
+
+def plan_groups(
+    contexts: Sequence[ContextSize], *, max_cells: int, max_sequences: int
+) -> list[list[int]]:
+    """Order contexts by their tokens and cut the order into groups that fit the budget.
+
+    Contexts are sorted by their token key (ties by position), so contexts with a
+    common beginning (one persona in several studies; the chat header) are
+    neighbours; a group takes contexts in that order while its cells, counting the
+    prefix a context shares with the one before it once, stay within ``max_cells``
+    and its sequences within ``max_sequences``. A context larger than the budget
+    forms a group of its own.
+
+    Args:
+        contexts: the contexts, in the caller's order.
+        max_cells: the most KV cells a group may need (at least 1).
+        max_sequences: the most sequences a group may hold at once (at least 1).
+
+    Returns:
+        Groups of indices into ``contexts``, every index exactly once, in decoding
+        order.
+    """
+    if max_cells < 1 or max_sequences < 1:
+        raise ValueError(
+            f"a group needs room for at least one cell and one sequence, got "
+            f"max_cells={max_cells}, max_sequences={max_sequences}"
+        )
+    order = sorted(range(len(contexts)), key=lambda i: (tuple(contexts[i].tokens.tolist()), i))
+    groups: list[list[int]] = []
+    cells = sequences = 0
+    previous: np.ndarray | None = None
+    for i in order:
+        context = contexts[i]
+        shared = 0 if previous is None else common_length(previous, context.tokens)
+        extra = max(0, context.cells - shared)
+        if groups and cells + extra <= max_cells and sequences + context.sequences <= max_sequences:
+            groups[-1].append(i)
+            cells += extra
+            sequences += context.sequences
+        else:  # a new group starts on a cleared cache
+            groups.append([i])
+            cells, sequences = context.cells, context.sequences
+        previous = context.tokens
+    return groups

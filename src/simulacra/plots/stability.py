@@ -1,0 +1,114 @@
+"""Figures of the stability battery, drawn from its analysis tables.
+
+- :func:`plot_retention_curves`: the observer's mass on the assigned identity by
+  turn, one panel per pressure, one line (with its bootstrap band) per model and
+  source; the warm-up is shaded and chance is a dotted line;
+- :func:`plot_half_life_forest`: each condition's half-life with its interval;
+  censored half-lives (never halved) are drawn as arrows at the dialogue's end.
+
+They use matplotlib's object API only (headless); sources are told apart by marker
+as well as colour.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+__all__ = ["plot_half_life_forest", "plot_retention_curves"]
+
+SOURCE_STYLE = {
+    "prompted": ("#1b6ca8", "o"),
+    "none": ("#8f8f8f", "s"),
+    "steered": ("#d1495b", "^"),
+    "prompted_steered": ("#2e8b57", "D"),
+}
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def plot_retention_curves(curves: pd.DataFrame, chance: float | None = None) -> Figure:
+    """Retention curves per pressure (:func:`~simulacra.analysis.stability.retention_curves`).
+
+    Args:
+        curves: the curves table.
+        chance: the prior mass on the assigned identity, drawn as a dotted line.
+
+    Returns:
+        The figure.
+    """
+    pressures = sorted(set(curves["pressure"]), key=lambda p: (p != "none", p))
+    n = max(len(pressures), 1)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), sharey=True, squeeze=False)
+    models = list(dict.fromkeys(curves["model"]))
+    for ax, pressure in zip(axes[0], pressures, strict=False):
+        panel = curves[curves["pressure"] == pressure]
+        warm = panel.loc[panel["phase"] == "warmup", "turn"]
+        if not warm.empty:
+            ax.axvspan(0, warm.max() + 0.5, color="#eeeeee", zorder=0)
+        if chance is not None:
+            ax.axhline(chance, color="black", lw=0.8, ls=":")
+        for (model, source, capping), line in panel.groupby(["model", "source", "capping"]):
+            color, marker = SOURCE_STYLE.get(source, ("black", "x"))
+            style = LINESTYLES[models.index(model) % len(LINESTYLES)]
+            label = f"{source}" + (" capped" if capping == "on" else "")
+            label += f" ({model})" if len(models) > 1 else ""
+            ax.plot(
+                line["turn"],
+                line["estimate"],
+                color=color,
+                marker=marker,
+                ls=style,
+                ms=3,
+                label=label,
+            )
+            ax.fill_between(line["turn"], line["ci_low"], line["ci_high"], color=color, alpha=0.15)
+        ax.set_title(pressure)
+        ax.set_xlabel("turn")
+        ax.set_ylim(0, 1)
+    axes[0][0].set_ylabel("posterior mass on assigned identity")
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def plot_half_life_forest(summary: pd.DataFrame, horizon: float | None = None) -> Figure:
+    """The ``half_life`` rows of the summary as a forest plot.
+
+    Args:
+        summary: the summary table.
+        horizon: the pressure turns of the dialogues: censored half-lives (never
+            halved) are drawn as arrows just past it.
+
+    Returns:
+        The figure.
+    """
+    rows = summary[summary["metric"] == "half_life"].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(6, 0.35 * max(len(rows), 1) + 1.2))
+    finite = rows[["estimate", "ci_low", "ci_high"]].to_numpy(float)
+    finite = finite[np.isfinite(finite)]
+    last = max([*finite.tolist(), *([horizon] if horizon is not None else []), 1.0])
+    right = last + 0.5
+    for y, row in rows.iterrows():
+        source = str(row["condition"]).split(" / ")[0]
+        color, marker = SOURCE_STYLE.get(source, ("black", "x"))
+        est, lo, hi = (float(row[k]) for k in ("estimate", "ci_low", "ci_high"))
+        if np.isfinite(lo):
+            ax.plot([lo, min(hi, right)], [y, y], color=color, lw=1.5)
+        if np.isinf(est):
+            ax.plot([right], [y], marker=">", color=color, ms=8)
+        elif np.isfinite(est):
+            ax.plot([est], [y], marker=marker, color=color)
+    labels = [
+        f"{r.condition} ({r.model})" if rows["model"].nunique() > 1 else r.condition
+        for r in rows.itertuples()
+    ]
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.invert_yaxis()
+    if horizon is not None:
+        ax.axvline(horizon, color="black", lw=0.8, ls=":")
+    ax.set_xlabel("half-life (pressure turns; ▶ never halved within the dialogue)")
+    ax.set_xlim(0, right + 0.5)
+    fig.tight_layout()
+    return fig
