@@ -1,4 +1,4 @@
-"""The command line: ``simulacra run / sweep / validate / battery / report / models / schema``.
+"""The command line: ``simulacra run / sweep / validate / battery / report / models / vectors``.
 
 User mistakes (a bad scenario, a missing model, an existing output directory) are
 printed as ``error: ...`` lines and exit with status 2, without a traceback.
@@ -248,6 +248,112 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_counts(args: argparse.Namespace, command: str, *names: str) -> None:
+    """Counts of a vectors command (``--max-tokens``, ...) must be >= 1 when given."""
+    from simulacra.errors import ScenarioIssue
+
+    issues = [
+        ScenarioIssue(command, "--" + name.replace("_", "-"), f"must be >= 1, got {value}")
+        for name in names
+        if (value := getattr(args, name)) is not None and value < 1
+    ]
+    if issues:
+        raise ScenarioError(issues)
+
+
+def _vector_out(path: str) -> Path:
+    out = Path(path)
+    if out.exists():
+        raise SimulacraError(f"{out} already exists; choose another --out (nothing was written)")
+    if out.suffix != ".gguf":
+        raise SimulacraError(f"--out {out}: expected a .gguf file name")
+    return out
+
+
+def _cmd_vectors_extract(args: argparse.Namespace) -> int:
+    from simulacra.persona_vectors import extract_vector
+    from simulacra.schema.options import check_options
+    from simulacra.vectors import load_spec, write_control_vector
+
+    check_options(args, "simulacra vectors extract")
+    _check_counts(args, "simulacra vectors extract", "max_tokens")
+    out = _vector_out(args.out)
+    spec = load_spec(args.spec)
+    started = time.perf_counter()
+    vector = extract_vector(
+        spec,
+        args.model,
+        source=args.spec,
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    if 0 in vector.layers:
+        print("note: block 0 cannot be steered by llama.cpp; it is left out", file=sys.stderr)
+    write_control_vector(vector, out, drop_layer_zero=True)
+    print(f"wrote {out} ({time.perf_counter() - started:.1f} s)")
+    _show(out)
+    return 0
+
+
+def _cmd_vectors_axis(args: argparse.Namespace) -> int:
+    from simulacra.persona_vectors import extract_axis
+    from simulacra.schema.options import check_options
+    from simulacra.vectors import load_role_set, write_control_vector
+
+    check_options(args, "simulacra vectors axis")
+    _check_counts(args, "simulacra vectors axis", "max_tokens", "questions", "prompts")
+    out = _vector_out(args.out)
+    role_set = load_role_set(args.roles)
+    started = time.perf_counter()
+    result = extract_axis(
+        role_set,
+        args.model,
+        layers=args.layer or None,
+        source=args.roles,
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+        questions=args.questions,
+        prompts=args.prompts,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    for block, axis in result.analyses.items():
+        ratios = ", ".join(f"{r:.3f}" for r in axis.space.explained_variance_ratio[:3])
+        sep = axis.separation
+        print(
+            f"block {block}: variance explained by PC1-PC3 {ratios}; PC1 "
+            f"{'separates' if sep.separates else 'does not separate'} the default assistant "
+            f"from the roles (roles above it: {sep.rank}, distance from the end "
+            f"{sep.distance_from_end:.2f}, cosine with the contrast axis "
+            f"{sep.cosine_with_contrast:.2f})"
+        )
+    write_control_vector(result.vector, out, drop_layer_zero=True)
+    print(f"wrote {out} ({time.perf_counter() - started:.1f} s)")
+    _show(out)
+    return 0
+
+
+def _show(path: Path | str) -> None:
+    from simulacra.vectors import read_control_vector
+
+    vector = read_control_vector(path)
+    print(f"{path}: {vector.name} ({vector.method}), {vector.n_embd} wide")
+    print(f"  model:   {vector.model_name or '?'} ({vector.architecture or '?'})")
+    print(f"  sha256:  {vector.model_sha256 or '?'}")
+    print(f"  prompts: {vector.prompts_sha256 or '?'}")
+    for key, value in sorted(vector.meta.items()):
+        print(f"  {key}: {value}")
+    print("  layer  norm")
+    for layer, norm in zip(vector.layers, vector.norms(), strict=True):
+        print(f"  {layer:>5}  {norm:.3f}")
+
+
+def _cmd_vectors_show(args: argparse.Namespace) -> int:
+    for path in args.files:
+        _show(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``simulacra`` command."""
     parser = _Parser(
@@ -356,6 +462,36 @@ def build_parser() -> argparse.ArgumentParser:
     p = battery.add_parser("validate", help="check battery directories")
     p.add_argument("directories", nargs="+", help="battery directories")
     p.set_defaults(func=_cmd_battery_validate)
+
+    vectors = sub.add_parser(
+        "vectors", help="persona vectors: extract, the Assistant axis, show a file"
+    ).add_subparsers(dest="vectors_command", required=True)
+    p = vectors.add_parser("extract", help="extract a persona vector from a spec file")
+    p.add_argument("spec", help="extraction spec TOML (e.g. scenarios/vectors/pirate.toml)")
+    p.add_argument("--out", required=True, help="control-vector GGUF file to write (new)")
+    p.add_argument("--model", help="model name or GGUF path (default: the embedded model)")
+    p.add_argument("--max-tokens", type=int, default=48, help="longest answer generated")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed of the answers")
+    p.set_defaults(func=_cmd_vectors_extract)
+    p = vectors.add_parser("axis", help="the Assistant axis of a role set")
+    p.add_argument("roles", help="role-set TOML (e.g. scenarios/vectors/roles.toml)")
+    p.add_argument("--out", required=True, help="control-vector GGUF file to write (new)")
+    p.add_argument("--model", help="model name or GGUF path (default: the embedded model)")
+    p.add_argument(
+        "--layer",
+        type=int,
+        action="append",
+        default=[],
+        help="block to read (repeatable; default: the middle block)",
+    )
+    p.add_argument("--questions", type=int, help="use the first N questions (default: all)")
+    p.add_argument("--prompts", type=int, help="use the first N prompts per role (default: all)")
+    p.add_argument("--max-tokens", type=int, default=48, help="longest answer generated")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed of the answers")
+    p.set_defaults(func=_cmd_vectors_axis)
+    p = vectors.add_parser("show", help="layers, norms and metadata of control-vector files")
+    p.add_argument("files", nargs="+", help="control-vector GGUF files")
+    p.set_defaults(func=_cmd_vectors_show)
 
     from simulacra.schema import KINDS
 

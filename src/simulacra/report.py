@@ -100,6 +100,7 @@ class ReportData:
         grid_keys: the swept keys (empty for a run).
         probes: the probes table (empty without probes).
         paired: whether the sweep was run with paired seeds (``--paired``).
+        projections: the projections table (empty without ``[projections]``).
     """
 
     kind: str
@@ -109,6 +110,7 @@ class ReportData:
     grid_keys: list[str]
     probes: pd.DataFrame = field(default_factory=pd.DataFrame)
     paired: bool = False
+    projections: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def run_ids(self) -> list[str]:
@@ -176,10 +178,12 @@ def load_report_data(directory: str | os.PathLike[str]) -> ReportData:
             keys,
             _hashable(probes if isinstance(probes, pd.DataFrame) else pd.DataFrame(), keys),
             bool(getattr(result, "definition", {}).get("paired", False)),
+            _hashable(getattr(result, "projections", pd.DataFrame()), keys),
         )
     elif (directory / MANIFEST).is_file():
         run = load_run(directory)
         data = ReportData("run", run.beliefs, run.agents, run.regeneration, [], run.probes)
+        data.projections = run.projections
     else:
         raise SimulacraError(
             f"{directory} is neither a run directory ({MANIFEST}) "
@@ -454,6 +458,11 @@ def write_report(
         regen_path = out / "regeneration.csv"
         regen_summary.to_csv(regen_path, index=False)
         tables.append(regen_path)
+
+    if not data.projections.empty:
+        from simulacra.plots.projections import plot_projections
+
+        _save(plot_projections(data.projections, keys), out / "projections.png", written)
 
     if data.paired and keys and "replicate" in metrics.columns:
         paired = paired_final_entropy(metrics, keys)

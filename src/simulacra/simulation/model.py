@@ -18,6 +18,7 @@ turn is first redrawn M times per listed agent, without changing the dialogue
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,7 +33,9 @@ from simulacra.llm.engine import Engine
 from simulacra.scenario import Scenario, load_scenario, parse_override
 from simulacra.simulation import probes, regeneration
 from simulacra.simulation.agent import EMPTY_UTTERANCE, PersonaAgent
+from simulacra.simulation.projections import PROJECTION_COLUMNS, Projector
 from simulacra.simulation.scheduling import Scheduler, make_scheduler
+from simulacra.simulation.steering import AgentSteering, agent_steering
 
 __all__ = ["SETTING_PATHS", "DialogueModel"]
 
@@ -112,6 +115,15 @@ class DialogueModel(mesa.Model):
             )
         self.engine = engine
         self.engine.reset()
+        self.steering: dict[str, AgentSteering] = self._read_steering()
+        self.projector: Projector | None = None
+        if scenario.projections is not None:
+            self.projector = Projector(
+                scenario.projections,
+                source=scenario.source,
+                n_layer=engine.n_layer,
+                n_embd=engine.n_embd,
+            )
         self.scheduler: Scheduler = make_scheduler(scenario.dialogue.scheduler)
         self.persona_agents: list[PersonaAgent] = [PersonaAgent(self, s) for s in scenario.agents]
         # Each agent's starting MAP persona, ties broken now from model.rng in agent
@@ -124,6 +136,8 @@ class DialogueModel(mesa.Model):
         self.turn = 0
         self.last_speaker: PersonaAgent | None = None
         self.timings = {"generate_s": 0.0, "score_s": 0.0, "probe_s": 0.0, "regenerate_s": 0.0}
+        if self.projector is not None:
+            self.timings["project_s"] = 0.0
         self._history_budget = max(256, engine.n_ctx_seq // 4 - dialogue.max_tokens)
         self._last_loglik: dict[str, np.ndarray] = {}
         self.datacollector = mesa.DataCollector(
@@ -141,6 +155,7 @@ class DialogueModel(mesa.Model):
                 "beliefs": ["turn", "agent", "simulacrum", "loglik", "posterior"],
                 "probes": list(probes.PROBE_COLUMNS),
                 "regeneration": list(regeneration.REGENERATION_COLUMNS),
+                "projections": list(PROJECTION_COLUMNS),
             },
         )
         if self.history:
@@ -172,30 +187,27 @@ class DialogueModel(mesa.Model):
         simulacrum = speaker.choose_simulacrum()
         speaker.simulacrum = simulacrum
         started = time.perf_counter()
-        text = (
-            engine.generate(
-                [speaker.prompt(simulacrum)],
-                max_tokens=dialogue.max_tokens,
-                temperature=dialogue.temperature,
-                top_p=dialogue.top_p,
-                stop=engine.chat.stop,
-                seed=int(self.rng.integers(_SEED_BOUND)),
-            )[0].strip()
-            or EMPTY_UTTERANCE
-        )
+        prompt = speaker.prompt(simulacrum)
+        with self.steered(speaker.name):
+            text = (
+                engine.generate(
+                    [prompt],
+                    max_tokens=dialogue.max_tokens,
+                    temperature=dialogue.temperature,
+                    top_p=dialogue.top_p,
+                    stop=engine.chat.stop,
+                    seed=int(self.rng.integers(_SEED_BOUND)),
+                )[0].strip()
+                or EMPTY_UTTERANCE
+            )
         self.timings["generate_s"] += time.perf_counter() - started
 
         started = time.perf_counter()
         body = engine.chat.body(text)
         observers = self.persona_agents if self.scenario.belief.observe == "all" else [speaker]
-        prompts = [a.prompt(k) for a in observers for k in a.support]
-        logliks = engine.loglik(prompts, body)
         n_tokens = len(engine.tokenize(body))
         self._last_loglik = {}
-        offset = 0
-        for agent in observers:
-            values = logliks[offset : offset + len(agent.support)]
-            offset += len(agent.support)
+        for agent, values in self._score(observers, body):
             agent.superposition.update(values, n_tokens=n_tokens)
             self._last_loglik[agent.name] = values
         self.timings["score_s"] += time.perf_counter() - started
@@ -204,9 +216,70 @@ class DialogueModel(mesa.Model):
         self.last_speaker = speaker
         self.history.append(Message(speaker.name, text))
         self._record_message(self.turn, speaker.name, simulacrum, text, n_tokens)
+        self._project(speaker.name, prompt, body)
         self._record_beliefs()
         self._ask_probes()
         self.datacollector.collect(self)
+
+    def _score(
+        self, observers: list[PersonaAgent], body: str
+    ) -> list[tuple[PersonaAgent, np.ndarray]]:
+        """Each observer's log-likelihoods of ``body`` under its simulacra.
+
+        Unsteered observers are scored in one batched call; a steered observer
+        scores under its own steering, in a call of its own.
+        """
+        plain = [a for a in observers if a.name not in self.steering]
+        scored: dict[str, np.ndarray] = {}
+        if plain:
+            logliks = self.engine.loglik([a.prompt(k) for a in plain for k in a.support], body)
+            offset = 0
+            for agent in plain:
+                scored[agent.name] = logliks[offset : offset + len(agent.support)]
+                offset += len(agent.support)
+        for agent in observers:
+            if agent.name in self.steering:
+                with self.steered(agent.name):
+                    scored[agent.name] = self.engine.loglik(
+                        [agent.prompt(k) for k in agent.support], body
+                    )
+        return [(agent, scored[agent.name]) for agent in observers]
+
+    def steered(self, agent: str) -> contextlib.AbstractContextManager[object]:
+        """The engine steered as ``agent``'s ``[agents.steer]`` says (a no-op without it)."""
+        steering = self.steering.get(agent)
+        if steering is None:
+            return contextlib.nullcontext()
+        return self.engine.steering(
+            steering.vector, steering.coefficient, layers=steering.setting.layers
+        )
+
+    def _read_steering(self) -> dict[str, AgentSteering]:
+        steered = {}
+        for index, spec in enumerate(self.scenario.agents):
+            if spec.steer is None:
+                continue
+            steered[spec.name] = agent_steering(
+                spec.steer,
+                agent=spec.name,
+                field=f"agents[{index}].steer",
+                source=self.scenario.source,
+                n_layer=self.engine.n_layer,
+                n_embd=self.engine.n_embd,
+                model_sha256=self.engine.sha256,
+            )
+        return steered
+
+    def _project(self, agent: str, prompt: list[str], body: str) -> None:
+        """Record the utterance's projections on the scenario's vectors (``[projections]``)."""
+        if self.projector is None:
+            return
+        started = time.perf_counter()
+        with self.steered(agent):
+            rows = self.projector.rows(self.engine, self.turn, agent, prompt, body)
+        for row in rows:
+            self.datacollector.add_table_row("projections", row)
+        self.timings["project_s"] += time.perf_counter() - started
 
     def run_dialogue(self) -> None:
         """Step until the scenario's number of turns is reached."""

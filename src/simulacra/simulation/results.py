@@ -3,7 +3,8 @@
 A run directory holds ``manifest.json`` (scenario, seed, model sha256, versions,
 timings, token counts), ``transcript.parquet``, ``beliefs.parquet``,
 ``agents.parquet`` and, when the scenario has probes, ``probes.parquet`` and, with
-a regeneration test, ``regeneration.parquet``. It is
+a regeneration test, ``regeneration.parquet`` and, with ``[projections]``,
+``projections.parquet``. It is
 written into a temporary sibling directory and renamed into place, so an
 interrupted write never leaves a half-written run behind.
 """
@@ -37,8 +38,8 @@ __all__ = [
 ]
 
 MANIFEST = "manifest.json"
-TABLES = ("transcript", "beliefs", "agents", "probes", "regeneration")
-_OPTIONAL_TABLES = ("probes", "regeneration")
+TABLES = ("transcript", "beliefs", "agents", "probes", "regeneration", "projections")
+_OPTIONAL_TABLES = ("probes", "regeneration", "projections")
 _PACKAGES = ("simulacra", "llama_cpp_python", "mesa", "numpy", "pandas", "pyarrow", "matplotlib")
 
 
@@ -66,6 +67,9 @@ class RunResult:
         probes: one row per probe answer option (empty without probes).
         regeneration: one row per regeneration of the regeneration test (empty
             without one; see :mod:`simulacra.analysis.regeneration`).
+        projections: one row per utterance, vector and block: the utterance's mean
+            activation projected on the vector (empty without ``[projections]``;
+            see :mod:`simulacra.simulation.projections`).
     """
 
     run_id: str
@@ -75,6 +79,7 @@ class RunResult:
     agents: pd.DataFrame
     probes: pd.DataFrame = field(default_factory=pd.DataFrame)
     regeneration: pd.DataFrame = field(default_factory=pd.DataFrame)
+    projections: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def seed(self) -> int:

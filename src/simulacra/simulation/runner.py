@@ -112,6 +112,8 @@ def run(
         name: model.datacollector.get_table_dataframe(name)
         for name in ("transcript", "beliefs", "probes", "regeneration")
     }
+    if scenario.projections is not None:
+        tables["projections"] = model.datacollector.get_table_dataframe("projections")
     agents = pd.DataFrame(
         {
             "agent": [a.name for a in scenario.agents],
@@ -143,6 +145,7 @@ def run(
         },
         "tokens": {k: v for k, v in stats.items() if k != "decode_seconds"},
         "turns": model.turn,
+        **({"steering": [s.to_dict() for s in model.steering.values()]} if model.steering else {}),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     return RunResult(run_id=run_id, manifest=manifest, **tables)

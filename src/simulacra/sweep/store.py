@@ -294,6 +294,8 @@ class SweepResult:
         agents: Their agents.
         probes: Their probe answers (no rows without probes).
         regeneration: Their regeneration tests (no rows without one).
+        projections: Their utterances' projections on persona vectors (no rows
+            without ``[projections]``).
 
     """
 
@@ -304,6 +306,7 @@ class SweepResult:
     agents: pd.DataFrame
     probes: pd.DataFrame = field(default_factory=pd.DataFrame)
     regeneration: pd.DataFrame = field(default_factory=pd.DataFrame)
+    projections: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @classmethod
     def from_tables(
