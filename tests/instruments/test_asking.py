@@ -150,14 +150,14 @@ def golden_items() -> list[tuple[Respondent, object]]:
 
 
 def test_ask_in_groups_answers_exactly_as_one_call_did(monkeypatch):
-    """A call that overflows a small cache is asked in groups, one per respondent here.
+    """A call that overflows a small cache is asked in groups.
 
     ``golden_ask.json`` holds the answers of ``ask`` before it formed groups (one
     scoring call over every item, one generation call, on a large cache): the
     grouped answers are the same bit for bit.
     """
     monkeypatch.setattr(asking, "GROUP_CELLS", 300)
-    with Engine.load(n_ctx=1024, n_threads=2) as small:
+    with Engine.load(n_ctx=512, n_threads=2) as small:
         calls: list[int] = []
         score = small.option_logprobs
 
@@ -170,7 +170,7 @@ def test_ask_in_groups_answers_exactly_as_one_call_did(monkeypatch):
         own = max(small.pool.sequences, key=lambda s: s.last_used)
         own_id, own_tokens = own.seq_id, own.tokens.tolist()
         answers = ask(small, golden_items(), seed=4)
-        assert len(calls) == 4  # one group per respondent
+        assert len(calls) > 1  # the respondents did not fit one call
         got = [
             [a.respondent, a.instrument, list(a.probabilities), a.text, a.value] for a in answers
         ]
