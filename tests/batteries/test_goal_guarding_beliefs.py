@@ -9,7 +9,6 @@ on the ``guarding`` simulacra must move towards the note; under the old setting
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import mesa
@@ -63,5 +62,5 @@ def test_the_defaults_let_an_unmistakable_note_move_the_guarding_mass(spec, engi
 
 
 def test_per_token_with_beta_one_barely_moves(spec, engine):
-    old = dataclasses.replace(spec, belief=BeliefSpec(1.0, "per_token"))
+    old = spec.model_copy(update={"belief": BeliefSpec(beta=1.0, normalize="per_token")})
     assert abs(_guarding_mass(old, engine, GUARDING) - 0.5) < 0.1
