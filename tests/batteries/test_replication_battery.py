@@ -10,6 +10,7 @@ import mesa
 import numpy as np
 import pandas as pd
 import pytest
+from replication_frames import answer_row
 
 from simulacra.batteries import RunOptions
 from simulacra.batteries.replication import (
@@ -408,29 +409,6 @@ def test_interview_without_persona_uses_the_bare_model(battery, monkeypatch):
 
 
 # --------------------------------------------------------------------------- scoring
-
-
-def answer_row(participant, effect, condition, item, kind, run=0, sample=0, **fields):
-    row = {
-        "participant": participant,
-        "run": run,
-        "effect": effect,
-        "condition": condition,
-        "position": 0,
-        "item": item,
-        "role": "measure",
-        "kind": kind,
-        "sample": sample,
-        "text": None,
-        "value": None,
-        "expected": None,
-        "parsed": None,
-        "options": [],
-        "probabilities": [],
-        "mode": "sampled",
-        "persona": True,
-    }
-    return row | fields
 
 
 def test_score_frame_codes_allowed_forbidden_as_support_for_a_ban(battery):
