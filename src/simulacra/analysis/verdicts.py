@@ -233,7 +233,7 @@ def replication_verdicts(
         re-asked when the variance decomposition is empty.
     """
     if "level" in summary:  # main rows only: subgroup rows are not effects
-        summary = summary[summary["level"].fillna("").astype(str) == ""]
+        summary = summary[summary["level"].isna() | (summary["level"].astype(str) == "")]
     if summary.empty:
         return ["replication: no effects to judge"]
     lines: list[str] = []
