@@ -65,6 +65,7 @@ from simulacra.schema.model import (
     Unique,
     facts,
     fail,
+    ordered_pair,
     quote,
     with_problems,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "kind_model",
     "located",
     "one_of",
+    "ordered_pair",
     "quote",
     "read_toml",
     "unknown_name",

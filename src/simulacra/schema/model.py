@@ -204,3 +204,24 @@ ExistingFile = Annotated[FilePath, AfterValidator(_existing)]
 def is_path(metadata: Iterable[Any]) -> bool:
     """Tell whether a field's metadata makes it a :data:`FilePath`."""
     return any(getattr(item, "func", None) is _from_file for item in metadata)
+
+
+def _ordered(pair: Sequence[float]) -> Sequence[float]:
+    if pair[0] > pair[1]:
+        fail([((), f"expected low <= high, got [{pair[0]:g}, {pair[1]:g}]")])
+    return pair
+
+
+def ordered_pair(item: Any, what: str) -> Any:
+    """The type of a ``[low, high]`` pair of ``item`` with low <= high.
+
+    Args:
+        item: the type of each bound (``int`` or ``float``).
+        what: the bounds in words for the size message, e.g. "two numbers".
+    """
+    return Annotated[
+        Array[item],
+        Field(min_length=2, max_length=2),
+        Expect(size=f"expected [low, high], {what}; got {{got}} entries"),
+        AfterValidator(_ordered),
+    ]

@@ -37,7 +37,7 @@ from typing import Annotated, Any
 import mesa
 import numpy as np
 import pandas as pd
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from simulacra.batteries.replication.tables import one_or_table
 from simulacra.schema import (
@@ -50,6 +50,7 @@ from simulacra.schema import (
     Text,
     facts,
     fail,
+    ordered_pair,
     unknown_name,
     with_problems,
 )
@@ -269,18 +270,7 @@ def composition(participants: pd.DataFrame, spec: PopulationSpec) -> pd.DataFram
 # --------------------------------------------------------------------------- the file
 
 
-def _ordered(pair: tuple[int, int]) -> tuple[int, int]:
-    if pair[0] > pair[1]:
-        fail([((), f"expected low <= high, got [{pair[0]}, {pair[1]}]")])
-    return pair
-
-
-Range = Annotated[
-    Array[int],
-    Field(min_length=2, max_length=2),
-    Expect(size="expected [low, high], two integers; got {got} entries"),
-    AfterValidator(_ordered),
-]
+Range = ordered_pair(int, "two integers")
 Weights = one_or_table(Array[Annotated[NonNegative, Expect(noun="weight")]])
 _ONE_OF = "expected exactly one of 'values' (texts) or 'ranges' ([low, high] pairs)"
 

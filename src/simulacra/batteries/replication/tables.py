@@ -51,6 +51,7 @@ from simulacra.schema import (
     Unique,
     facts,
     fail,
+    ordered_pair,
     quote,
     unknown_name,
     with_problems,
@@ -136,18 +137,7 @@ def one_or_table(inner: Any) -> Any:
     return Annotated[Any, AfterValidator(lambda v: _by_key(adapter, v)), WithJsonSchema(schema)]
 
 
-def _ordered(pair: tuple[float, float]) -> tuple[float, float]:
-    if pair[0] > pair[1]:
-        fail([((), f"expected low <= high, got [{pair[0]:g}, {pair[1]:g}]")])
-    return pair
-
-
-Interval = Annotated[
-    Array[float],
-    Field(min_length=2, max_length=2),
-    Expect(size="expected [low, high], two numbers; got {got} entries"),
-    AfterValidator(_ordered),
-]
+Interval = ordered_pair(float, "two numbers")
 Options = Annotated[Array[Text], Field(min_length=2), Unique("option")]
 Labels = Annotated[Array[Text], Field(min_length=1)]
 
