@@ -268,3 +268,27 @@ def test_keys_follow_the_kind_of_question_and_step(copy):
         ),
         ("sunk_costs.toml", "items[0].options", f"'options' {not_likert}"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "message"),
+    [
+        ("share = 0.2", "share = 1.5", "variance.share", "in [0, 1], got 1.5"),
+        ("share = 0.2", "share = -0.1", "variance.share", "in [0, 1], got -0.1"),
+        ("share = 0.2", 'share = "most"', "variance.share", "number"),
+        ("share = 0.2", "share = 0.2\nparticipants = 8", "variance.share", "either participants"),
+        ("min_participants = 20", "min_participants = -1", "variance.min_participants", ">= 0"),
+        ("participants = 4\n", "participants = 0\n", "designs.smoke.participants", ">= 4"),
+        ("participants = 4\n", "participants = 4\nchunk = 0\n", "designs.smoke.chunk", ">= 1"),
+        ("participants = 4\n", "participants = 4\nseeds = 2\n", "designs.smoke.seeds", "seeds"),
+        ("effects = [", "effects = [] #", "designs.smoke.effects", "at least 1"),
+    ],
+)
+def test_variance_and_design_mistakes_are_located(copy, old, new, where, message):
+    battery = copy / "battery.toml"
+    text = battery.read_text()
+    assert old in text, old
+    battery.write_text(text.replace(old, new, 1))
+    found = issues_of(copy)  # every issue in battery.toml, one of them at `where`
+    assert {f for f, _, _ in found} == {"battery.toml"}, found
+    assert any(p == where and message in m for _, p, m in found), found

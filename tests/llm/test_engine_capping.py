@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import numpy as np
 import pytest
 
@@ -18,6 +20,12 @@ PROMPTS = [
     [USER, "Your job?<|im_end|>\n<|im_start|>assistant\n"],
 ]
 REPLY = " I sail the sea."
+
+
+def enter(manager: AbstractContextManager[object]) -> None:
+    """Enter ``manager``; reaching its block is a failure (the setting should be refused)."""
+    with manager:
+        pytest.fail("the setting was accepted")
 
 
 def axis(layers=(LAYER,), seed: int = 5) -> PersonaVector:
@@ -127,17 +135,14 @@ def test_capping_is_cached_apart_composes_with_steering_and_restores(engine):
 
 def test_capping_refuses_what_it_cannot_do(engine, monkeypatch):
     vector = axis()
-    with (
-        pytest.raises(ValueError, match="no direction at blocks"),
-        engine.capping(vector, 0.0, layers=[LAYER, LAYER + 1]),
-    ):
-        pass
-    with pytest.raises(ValueError, match="bound"), engine.capping(vector):
-        pass
+    with pytest.raises(ValueError, match="no direction at blocks"):
+        enter(engine.capping(vector, 0.0, layers=[LAYER, LAYER + 1]))
+    with pytest.raises(ValueError, match="bound"):
+        enter(engine.capping(vector))
     narrow = PersonaVector(np.ones((1, 8)), (LAYER,), name="narrow", method="contrast")
-    with pytest.raises(ValueError, match="576"), engine.capping(narrow, 0.0):
-        pass
+    with pytest.raises(ValueError, match="576"):
+        enter(engine.capping(narrow, 0.0))
     monkeypatch.setattr(engine, "n_gpu_layers", -1)
-    with pytest.raises(EngineError, match="CPU backend only"), engine.capping(vector, 0.0):
-        pass
+    with pytest.raises(EngineError, match="CPU backend only"):
+        enter(engine.capping(vector, 0.0))
     assert engine.capping_setting is None and engine.pool.key == ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import numpy as np
 import pytest
 
@@ -15,6 +17,12 @@ PROMPTS = [
     [USER, "Your job?<|im_end|>\n<|im_start|>assistant\n"],
 ]
 CONTINUATION = " Sailing the sea."
+
+
+def enter(manager: AbstractContextManager[object]) -> None:
+    """Enter ``manager``; reaching its block is a failure (the setting should be refused)."""
+    with manager:
+        pytest.fail("the setting was accepted")
 
 
 def direction(seed: int, norm: float = 60.0, n_embd: int = 576) -> PersonaVector:
@@ -102,11 +110,8 @@ def test_an_exception_inside_the_block_still_restores_the_setting(engine):
 
 def test_bad_steering_is_refused_before_anything_changes(engine):
     narrow = PersonaVector(np.ones((1, 8)), (LAYER,), name="narrow", method="mean_diff")
-    with pytest.raises(ValueError, match="576"), engine.steering(narrow):
-        pass
-    with (
-        pytest.raises(ValueError, match="block 0 cannot be steered"),
-        engine.steering(A, layers=(0, LAYER)),
-    ):
-        pass
+    with pytest.raises(ValueError, match="576"):
+        enter(engine.steering(narrow))
+    with pytest.raises(ValueError, match="block 0 cannot be steered"):
+        enter(engine.steering(A, layers=(0, LAYER)))
     assert engine.steering_setting is None and engine.pool.key == ""
