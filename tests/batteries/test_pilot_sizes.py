@@ -77,7 +77,7 @@ def test_unknown_task_is_named_with_the_design_tasks(gg):
     messages = [i.message for i in err.value.issues]
     assert all(i.path == "--tasks" for i in err.value.issues)
     assert "did you mean 'tampering'?" in messages[0]
-    assert "no task 'exfiltration'" in messages[1]
+    assert "task 'exfiltration'; expected one of 'tampering', 'modification'" in messages[1]
 
 
 def test_replication_options_are_refused_by_goal_guarding(gg):

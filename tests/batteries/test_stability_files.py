@@ -121,5 +121,5 @@ def test_the_cli_validates_with_exit_2_and_no_traceback(copy, capsys):
 
 def test_an_unknown_design_is_named():
     battery = validate_battery(BATTERY)
-    with pytest.raises(ScenarioError, match=r"no design 'quik'.*did you mean 'quick'"):
+    with pytest.raises(ScenarioError, match=r"unknown design 'quik'; did you mean 'quick'"):
         plan_units(battery.spec, RunOptions(design="quik"))

@@ -30,6 +30,7 @@ from simulacra.batteries.goal_guarding.schema import (
     Template,
 )
 from simulacra.errors import ScenarioError, ScenarioIssue
+from simulacra.schema import unknown_name
 
 __all__ = [
     "DEFAULT_DESIGN",
@@ -274,17 +275,12 @@ def plan_units(spec: GoalGuardingSpec, options: RunOptions) -> list[Unit]:
             )
     name = options.design or DEFAULT_DESIGN
     if name not in spec.designs:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(spec.designs), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        known = ", ".join(repr(d) for d in spec.designs)
-        raise _design_issue(spec, "designs", f"no design {name!r} (known: {known}){hint}")
+        raise _design_issue(spec, "designs", unknown_name("design", name, list(spec.designs)))
     design = spec.designs[name]
     seeds = design.seeds if options.seeds is None else options.seeds
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise _design_issue(spec, f"designs.{name}.seeds", f"--seeds must be >= 1, got {seeds!r}")
-    tasks = chosen_tasks(spec, design, extra.get("tasks"))
+    tasks = chosen_tasks(name, design, extra.get("tasks"))
     models = tuple(options.models) or spec.models
     channels = [c for c in (NO_CHANNEL, *design.channels) if unit_conditions(design, c)]
     slugs: dict[str, str] = {}
@@ -304,13 +300,11 @@ def plan_units(spec: GoalGuardingSpec, options: RunOptions) -> list[Unit]:
     return units
 
 
-def chosen_tasks(
-    spec: GoalGuardingSpec, design: DesignSpec, names: Sequence[str] | None
-) -> tuple[str, ...]:
+def chosen_tasks(label: str, design: DesignSpec, names: Sequence[str] | None) -> tuple[str, ...]:
     """The design's tasks that ``--tasks`` picks (all of them when ``names`` is None).
 
     Args:
-        spec: the battery.
+        label: the chosen design's name.
         design: the chosen design.
         names: the task names given, or None.
 
@@ -323,20 +317,14 @@ def chosen_tasks(
     """
     if names is None:
         return design.tasks
-    import difflib
-
-    label = next((n for n, d in spec.designs.items() if d is design), "")
     problems = []
     for name in names:
         if name not in design.tasks:
-            close = difflib.get_close_matches(name, list(design.tasks), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            known = ", ".join(repr(t) for t in design.tasks)
             problems.append(
                 ScenarioIssue(
                     "run options",
                     "--tasks",
-                    f"design {label!r} has no task {name!r} (its tasks: {known}){hint}",
+                    f"design {label!r}: " + unknown_name("task", name, list(design.tasks)),
                 )
             )
     if problems:

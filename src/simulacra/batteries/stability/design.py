@@ -9,7 +9,6 @@ the unit's pressure file after, with ``{name}`` and ``{target}`` filled in.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +23,7 @@ from simulacra.batteries.stability.schema import (
     StabilitySpec,
 )
 from simulacra.errors import ScenarioError, ScenarioIssue
+from simulacra.schema import unknown_name
 
 __all__ = [
     "DEFAULT_DESIGN",
@@ -97,10 +97,7 @@ def plan_units(spec: StabilitySpec, options: RunOptions) -> list[Unit]:
     name = options.design or DEFAULT_DESIGN
     designs = spec.file.designs
     if name not in designs:
-        close = difflib.get_close_matches(name, list(designs), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        known = ", ".join(repr(d) for d in designs)
-        raise _issue(spec, "designs", f"no design {name!r} (known: {known}){hint}")
+        raise _issue(spec, "designs", unknown_name("design", name, list(designs)))
     design = designs[name]
     seeds = design.seeds if options.seeds is None else options.seeds
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
