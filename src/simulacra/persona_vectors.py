@@ -23,9 +23,12 @@ The same spec, model, seed and answer length give the same vector.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -39,14 +42,20 @@ from simulacra.vectors import (
     PersonaVector,
     RoleSet,
     assistant_axis,
+    load_role_set,
+    load_spec,
     mean_difference,
     pca_of_differences,
+    read_control_vector,
+    write_control_vector,
 )
 
 __all__ = [
     "AxisResult",
     "Sample",
     "answer_all",
+    "cached_axis",
+    "cached_vector",
     "extract_axis",
     "extract_vector",
     "response_means",
@@ -294,3 +303,158 @@ def extract_axis(
         },
     )
     return AxisResult(vector, analyses)
+
+
+# --------------------------------------------------------------------------- cached
+
+
+def _cache_file(cache_dir: str | os.PathLike[str], name: str, recipe: dict[str, object]) -> Path:
+    """The file a recipe's vector is cached in: its name and a hash of the whole recipe."""
+    key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"{name}-{key}.gguf"
+
+
+def _cached(
+    path: Path, recipe: dict[str, object], make: Callable[[], PersonaVector], say: Progress
+) -> PersonaVector:
+    """Read ``path`` if it holds the recipe's vector, else make it and write it atomically."""
+    if path.is_file():
+        vector = read_control_vector(path)
+        if (
+            vector.model_sha256 == recipe["model_sha256"]
+            and vector.prompts_sha256 == recipe["prompts_sha256"]
+        ):
+            say(f"using {path}")
+            return vector
+    vector = make()
+    write_control_vector(vector, path, drop_layer_zero=True)
+    say(f"wrote {path}")
+    return read_control_vector(path)
+
+
+def cached_vector(
+    spec_path: str | os.PathLike[str],
+    model: str | os.PathLike[str] | None,
+    cache_dir: str | os.PathLike[str],
+    *,
+    max_tokens: int = 48,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> PersonaVector:
+    """The persona vector of an extraction spec on a model, extracted once per recipe.
+
+    Batteries that steer along a persona's vector need it for every model they
+    run; this extracts it the first time (:func:`extract_vector`) and keeps it in
+    ``cache_dir`` under a name that hashes the whole recipe (model sha256, the
+    spec's prompts hash, layers, method, answer length, seed). A later call with
+    the same recipe reads the file back, so a resumed run steers with the very
+    same directions; any change to the recipe gives a new file.
+
+    Args:
+        spec_path: the extraction spec (TOML).
+        model: a registry name, a GGUF path, or None for the embedded default.
+        cache_dir: the folder for the vector files (e.g. a run's ``vectors/``).
+        max_tokens: the longest extraction answer.
+        seed: the sampling seed of the extraction answers.
+        progress: called with a line of text at each stage.
+
+    Returns:
+        The vector as read back from its GGUF file (layer 0 left out, as llama.cpp
+        cannot steer it).
+
+    Raises:
+        ScenarioError: if the spec is invalid or names a block the model lacks.
+
+    """
+    say = progress or (lambda _: None)
+    spec = load_spec(spec_path)
+    engine = get_engine(model, n_ctx=4096)
+    recipe: dict[str, object] = {
+        "kind": "vector",
+        "model_sha256": engine.sha256,
+        "prompts_sha256": spec.prompts_sha256(),
+        "layers": list(spec.layers),
+        "method": spec.method,
+        "max_tokens": max_tokens,
+        "seed": seed,
+    }
+    path = _cache_file(cache_dir, spec.name, recipe)
+    return _cached(
+        path,
+        recipe,
+        lambda: extract_vector(
+            spec, model, source=str(spec_path), max_tokens=max_tokens, seed=seed, progress=say
+        ),
+        say,
+    )
+
+
+def cached_axis(
+    roles_path: str | os.PathLike[str],
+    model: str | os.PathLike[str] | None,
+    cache_dir: str | os.PathLike[str],
+    *,
+    layers: Sequence[int] | None = None,
+    max_tokens: int = 48,
+    seed: int = 0,
+    questions: int | None = None,
+    prompts: int | None = None,
+    progress: Progress | None = None,
+) -> PersonaVector:
+    """The Assistant axis of a role set on a model, extracted once per recipe.
+
+    The same caching as :func:`cached_vector`, for :func:`extract_axis`; the
+    recipe also holds the blocks and how many questions and prompts per role
+    were used.
+
+    Args:
+        roles_path: the role set (TOML).
+        model: a registry name, a GGUF path, or None for the embedded default.
+        cache_dir: the folder for the axis files.
+        layers: blocks to read (default: the middle block).
+        max_tokens: the longest answer generated.
+        seed: the sampling seed of the answers.
+        questions: use only the first this many questions (default: all).
+        prompts: use only the first this many prompts of each role (default: all).
+        progress: called with a line of text at each stage.
+
+    Returns:
+        The axis as read back from its GGUF file.
+
+    Raises:
+        ScenarioError: if the role set is invalid or a block does not exist.
+
+    """
+    say = progress or (lambda _: None)
+    role_set = load_role_set(roles_path)
+    engine = get_engine(model, n_ctx=4096)
+    blocks = [engine.n_layer // 2] if layers is None else [int(b) for b in layers]
+    recipe: dict[str, object] = {
+        "kind": "axis",
+        "model_sha256": engine.sha256,
+        "prompts_sha256": role_set.prompts_sha256(),
+        "layers": blocks,
+        "max_tokens": max_tokens,
+        "seed": seed,
+        "questions": questions,
+        "prompts": prompts,
+    }
+    path = _cache_file(cache_dir, "assistant_axis", recipe)
+    return _cached(
+        path,
+        recipe,
+        lambda: (
+            extract_axis(
+                role_set,
+                model,
+                layers=blocks,
+                source=str(roles_path),
+                max_tokens=max_tokens,
+                seed=seed,
+                questions=questions,
+                prompts=prompts,
+                progress=say,
+            ).vector
+        ),
+        say,
+    )
