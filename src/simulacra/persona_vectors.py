@@ -139,7 +139,7 @@ def _check_layers(layers: Sequence[int], n_layer: int, source: str, field: str) 
 
 def _architecture(engine: Engine) -> str:
     """The model's llama.cpp architecture (``general.architecture``), e.g. ``"llama"``."""
-    return engine._metadata("general.architecture") or ""  # no public getter
+    return engine.metadata("general.architecture") or ""
 
 
 def extract_vector(
