@@ -26,6 +26,13 @@ What is counted (the same rule on both sides):
   per module below, identically on both sides, and their lines are reported apart
   (``runtime``) so that the totals can be read either way.
 
+Also set apart, and reported as a second reading (``same_features_*``), never in
+place of the first: the whole top-level definitions that exist only for features
+added after the before revision (``[agents.steer]``, ``[projections]``, moderators,
+conditional populations), declared in :data:`NEW_FEATURES`. New fields and checks
+of those features inside older definitions stay counted, so that reading still
+understates what was removed.
+
 Reported apart, outside the comparison (``also``): ``schema/options.py`` (command-line
 options: before, ``cli.py`` checked them and is not counted), the replication
 ``battery.py`` (its ``battery.toml`` models sit with the run-time battery), and the
@@ -100,6 +107,13 @@ MODULES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 """Side -> module (under ``src/simulacra/``) -> its run-time definitions, not counted."""
 
+NEW_FEATURES: dict[str, tuple[str, ...]] = {
+    "scenario/schema.py": ("SteerSpec", "ProjectionsSpec"),
+    "batteries/replication/tables.py": ("InteractionTargetEntry", "ModeratorEntry", "grouped"),
+    "batteries/replication/population.py": ("_parent",),
+}
+"""After-side module -> its definitions that exist only for features added since ``BEFORE``."""
+
 ALSO = (
     "schema/options.py",
     "batteries/replication/battery.py",
@@ -163,19 +177,16 @@ def definition_lines(source: str, names: tuple[str, ...]) -> set[int]:
     return set().union(*(spans[name] for name in names))
 
 
-def count(source: str, runtime: tuple[str, ...] = ()) -> dict[str, int]:
-    """Physical, code and logical lines of a module, and those of its run-time definitions."""
-    physical = source.count("\n") + (0 if source.endswith("\n") or not source else 1)
+def count(source: str, runtime: tuple[str, ...] = (), new: tuple[str, ...] = ()) -> dict[str, int]:
+    """Physical, code and logical lines of a module; those of its ``runtime`` and ``new`` ones."""
+    lines = set(range(1, source.count("\n") + (0 if source.endswith("\n") else 1) + 1))
     code, logical = code_lines(source)
-    apart = definition_lines(source, runtime) if runtime else set()
-    return {
-        "physical": physical,
-        "code": len(code),
-        "logical": len(logical),
-        "runtime_physical": len(apart),
-        "runtime_code": len(code & apart),
-        "runtime_logical": len(logical & apart),
-    }
+    counts = {"physical": len(lines), "code": len(code), "logical": len(logical)}
+    for part, names in (("runtime", runtime), ("new", new)):
+        apart = definition_lines(source, names) if names else set()
+        for measure, kept in (("physical", lines), ("code", code), ("logical", logical)):
+            counts[f"{part}_{measure}"] = len(kept & apart)
+    return counts
 
 
 def read(rev: str | None, path: str) -> str | None:
@@ -189,8 +200,12 @@ def read(rev: str | None, path: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def side(rev: str | None, modules: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+def side(
+    rev: str | None, modules: dict[str, tuple[str, ...]], new: dict[str, tuple[str, ...]]
+) -> dict[str, Any]:
     """Counts per module and in total; the validation lines are the total less the run-time ones.
+
+    ``same_features_*`` are the validation lines less the new-feature definitions ``new``.
 
     Raises:
         FileNotFoundError: a declared module is absent at ``rev``.
@@ -200,10 +215,11 @@ def side(rev: str | None, modules: dict[str, tuple[str, ...]]) -> dict[str, Any]
         source = read(rev, _SRC + module)
         if source is None:
             raise FileNotFoundError(f"{_SRC + module} not found at {rev or 'the working tree'}")
-        counts[module] = count(source, runtime)
+        counts[module] = count(source, runtime, new.get(module, ()))
     total = {key: sum(c[key] for c in counts.values()) for key in next(iter(counts.values()))}
     for measure in ("physical", "code", "logical"):
         total[f"validation_{measure}"] = total[measure] - total[f"runtime_{measure}"]
+        total[f"same_features_{measure}"] = total[f"validation_{measure}"] - total[f"new_{measure}"]
     return {"rev": rev or "working tree", "modules": counts, "total": total}
 
 
@@ -237,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         before_rev = resolve(args.before)
         after_rev = None if args.after is None else resolve(args.after)
-        before = side(before_rev, MODULES["before"])
-        after = side(after_rev, MODULES["after"])
+        before = side(before_rev, MODULES["before"], {})
+        after = side(after_rev, MODULES["after"], NEW_FEATURES)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

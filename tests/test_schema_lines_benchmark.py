@@ -50,12 +50,14 @@ def test_code_lines_leave_out_blanks_comments_and_docstrings():
     assert sorted(logical) == [5, 8, 11, 15, 18, 21, 22, 23]
 
 
-def test_count_sets_run_time_definitions_apart():
-    counts = schema_lines.count(SOURCE, ("g",))
+def test_count_sets_run_time_and_new_feature_definitions_apart():
+    counts = schema_lines.count(SOURCE, ("g",), ("A",))
     assert counts["physical"] == len(SOURCE.splitlines()) == 23
     assert (counts["code"], counts["logical"]) == (11, 8)
     runtime = (counts["runtime_physical"], counts["runtime_code"], counts["runtime_logical"])
     assert runtime == (3, 3, 3)
+    # class A spans lines 8 to 18: its code on 8, 11, 14-18; statements on 8, 11, 15, 18
+    assert (counts["new_physical"], counts["new_code"], counts["new_logical"]) == (11, 7, 4)
 
 
 def test_count_names_a_run_time_definition_that_is_not_there():
@@ -84,6 +86,8 @@ def test_the_script_counts_the_before_revision_as_wc_does_and_prints_one_json_li
         total = result[side]["total"]
         assert total["physical"] == sum(m["physical"] for m in result[side]["modules"].values())
         assert total["validation_logical"] == total["logical"] - total["runtime_logical"]
+        assert total["same_features_code"] == total["validation_code"] - total["new_code"]
+    assert result["before"]["total"]["new_logical"] == 0  # new features exist only after
     after = result["after"]["total"]
     expected = 1 - after["validation_code"] / before["total"]["validation_code"]
     assert result["reduction"]["validation_code"] == round(expected, 4)
