@@ -129,6 +129,8 @@ def unknown(
 ) -> list[Problem]:
     """The references among ``names`` that are not ``known``, each with a "did you mean".
 
+    A name that is not a string is left to the type check (raw data may hold one).
+
     Args:
         noun: what the names name ("agent").
         names: one name (located at ``at``), an array (at each index) or a table (at each key).
@@ -141,7 +143,11 @@ def unknown(
     else:
         pairs = [((*at, k if isinstance(names, Mapping) else i), k) for i, k in enumerate(names)]
     known, extra = list(known), (related,) if related else ()
-    return [(loc, unknown_name(noun, n, known), *extra) for loc, n in pairs if n not in known]
+    return [
+        (loc, unknown_name(noun, n, known), *extra)
+        for loc, n in pairs
+        if isinstance(n, str) and n not in known
+    ]
 
 
 def placeholders(text: str, known: Sequence[str], noun: str = "placeholder") -> list[str]:
