@@ -94,7 +94,7 @@ def test_steered_sources_and_capping_say_what_they_wait_for(copy):
 def test_bad_pressure_files_are_located(copy):
     (copy / "pressures" / "short.txt").write_text("one\ntwo {who}\n")
     found = issues(copy)
-    assert any("short.txt: line 2: unknown placeholder {who}" in i for i in found)
+    assert any("short.txt: line 2: unknown placeholder '{who}'" in i for i in found)
     assert any("short.txt: expected at least 5 messages" in i for i in found)
 
 

@@ -12,7 +12,6 @@ become dicts of the keys given; a design's ``tasks`` and ``templates`` become na
 from __future__ import annotations
 
 import re
-import string
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
@@ -40,9 +39,10 @@ from simulacra.schema import (
     Unique,
     facts,
     fail,
+    placeholders,
     quote,
     read_toml,
-    unknown_name,
+    unknown,
     validate,
 )
 from simulacra.schema.model import NAME_PATTERN
@@ -67,14 +67,7 @@ Tag = Literal["guarding", "compliant"]
 
 def _placeholders(text: str) -> str:
     """Only known ``{placeholders}``, and no stray brace."""
-    try:
-        names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
-    except ValueError as exc:
-        fail([((), f"has a stray brace ({exc}); write {{{{ or }}}} for a brace")])
-    known = [f"{{{p}}}" for p in PLACEHOLDERS]
-    fail(
-        ((), unknown_name("placeholder", f"{{{n}}}", known)) for n in names if n not in PLACEHOLDERS
-    )
+    fail(((), message) for message in placeholders(text, PLACEHOLDERS))
     return text
 
 
@@ -360,11 +353,7 @@ class DesignSpec(SchemaModel):
         if tasks == ALL:
             return tuple(files or ())
         if files:  # none at all: reported on the tasks directory
-            fail(
-                ((i,), unknown_name("task", t, files))
-                for i, t in enumerate(tasks)
-                if t not in files
-            )
+            fail(unknown("task", tasks, files))
         return tasks
 
     @field_validator("templates")
@@ -376,12 +365,7 @@ class DesignSpec(SchemaModel):
         names = {t: [x.name for x in tasks[t].templates] for t in chosen if t in tasks}
         if not isinstance(written, tuple):
             return {t: tuple(n if written == ALL else n[:written]) for t, n in names.items()}
-        known = sorted({n for task in names.values() for n in task})
-        fail(
-            ((i,), unknown_name("template", t, known))
-            for i, t in enumerate(written)
-            if t not in known
-        )
+        fail(unknown("template", written, sorted({n for task in names.values() for n in task})))
         for task, own in names.items():
             if not set(written) & set(own):
                 listed = ", ".join(map(quote, own))

@@ -51,7 +51,7 @@ from simulacra.schema import (
     facts,
     fail,
     quote,
-    unknown_name,
+    unknown,
     with_problems,
 )
 
@@ -294,37 +294,29 @@ class EffectFile(SchemaModel):
     @classmethod
     def _contrast(cls, contrast: ContrastEntry, info: ValidationInfo) -> ContrastEntry:
         problems: list[Problem] = []
-        if "conditions" in info.data:
+        for key in ("treatment", "control") if "conditions" in info.data else ():
             names = [c.name for c in info.data["conditions"]]
-            problems += [
-                ((key,), unknown_name("condition", getattr(contrast, key), names))
-                for key in ("treatment", "control")
-                if getattr(contrast, key) not in names
-            ]
+            problems += unknown("condition", getattr(contrast, key), names, at=(key,))
         if contrast.treatment == contrast.control:
             problems.append((("control",), "must differ from contrast.treatment"))
         columns = score_columns(info.data)
         if columns is not None and "scoring" in info.data:
             follow_steps(info.data["scoring"], columns, [c.name for c in info.data["conditions"]])
             score = contrast.score
-            if score not in columns:
-                problems.append((("score",), unknown_name("item", score, list(columns))))
-            elif columns[score].kind != "number":
+            problems += unknown("item", score, columns, at=("score",))
+            if score in columns and columns[score].kind != "number":
                 message = f"'{score}' is an uncoded choice item; add a 'code' step"
                 problems.append((("score",), message))
         fail(problems)
         return contrast
 
 
-def _labels(table: Mapping[str, tuple[str, ...]], known: Mapping[str, Any]) -> Any:
+def _labels(table: Mapping[str, tuple[str, ...]], known: Mapping[str, Any]) -> list[Problem]:
     """Problems of a table attribute -> labels against the population's attributes."""
+    problems = unknown("attribute", table, known)
     for name, labels in table.items():
-        if name not in known:
-            yield ((name,), unknown_name("attribute", name, list(known)))
-            continue
-        for index, label in enumerate(labels):
-            if label not in known[name]:
-                yield ((name, index), unknown_name("label", label, known[name]))
+        problems += unknown("label", labels, known.get(name, labels), at=(name,))
+    return problems
 
 
 # --------------------------------------------------------------------------- building

@@ -17,7 +17,6 @@ cap activations.
 from __future__ import annotations
 
 import re
-import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -36,8 +35,10 @@ from simulacra.schema import (
     Unique,
     facts,
     fail,
+    placeholders,
     quote,
     read_toml,
+    unknown,
     unknown_name,
     validate,
     with_problems,
@@ -344,12 +345,8 @@ class StabilityFile(SchemaModel):
         personas = data.get("personas") if isinstance(data, dict) else None
         targets = dialogue.get("targets") if isinstance(dialogue, dict) else None
         if isinstance(targets, list) and isinstance(personas, list):
-            names = [p.get("name") for p in personas if isinstance(p, dict)]
-            problems = [
-                (("dialogue", "targets", i), unknown_name("persona", t, [str(n) for n in names]))
-                for i, t in enumerate(targets)
-                if isinstance(t, str) and t not in names
-            ]
+            names = [str(p.get("name")) for p in personas if isinstance(p, dict)]
+            problems = unknown("persona", targets, names, at=("dialogue", "targets"))
         return with_problems(handler, data, problems)
 
     @model_validator(mode="after")
@@ -384,19 +381,6 @@ class StabilitySpec:
     def persona(self, name: str) -> PersonaSpec:
         """The persona called ``name``."""
         return next(p for p in self.file.personas if p.name == name)
-
-
-def _placeholder_problem(line: str) -> str | None:
-    """Why a pressure line's placeholders are wrong, or None."""
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(line) if f is not None]
-    except ValueError as exc:
-        return f"unbalanced braces ({exc}); write {{{{ and }}}} for literal braces"
-    wrong = [f for f in fields if f not in PLACEHOLDERS]
-    if wrong:
-        allowed = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-        return f"unknown placeholder {{{wrong[0]}}}: expected {allowed}"
-    return None
 
 
 def read_pressures(directory: Path, issues: list[ScenarioIssue]) -> dict[str, tuple[str, ...]]:
@@ -441,11 +425,10 @@ def read_pressures(directory: Path, issues: list[ScenarioIssue]) -> dict[str, tu
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
-            problem = _placeholder_problem(line)
-            if problem is None and len(line) > MAX_LINE_CHARS:
-                problem = f"expected at most {MAX_LINE_CHARS} characters, got {len(line)}"
-            if problem is not None:
-                issues.append(ScenarioIssue(source, f"line {number}", problem))
+            problems = placeholders(line, PLACEHOLDERS)
+            if not problems and len(line) > MAX_LINE_CHARS:
+                problems = [f"expected at most {MAX_LINE_CHARS} characters, got {len(line)}"]
+            issues += [ScenarioIssue(source, f"line {number}", p) for p in problems]
             lines.append(line)
         if len(lines) < MIN_PARAPHRASES:
             issues.append(
