@@ -61,17 +61,18 @@ def test_designs_expand_to_units():
         "smollm2-135m-instruct.prompted.mara.drop_the_act.p0.s0.cap-off"
     ]
     quick = battery.plan(RunOptions(design="quick"))
-    assert len(quick) == 2 * 5 * 3  # sources x pressures x paraphrases
+    assert len(quick) == 4 * 5 * 2  # sources x pressures x paraphrases
     assert {u.params["persona"] for u in quick if u.params["source"] == "none"} == {"default"}
     full = battery.plan(RunOptions(design="full", seeds=1))
-    assert len(full) == 2 * (2 + 1) * 5 * 5  # models x (personas + none) x pressures x paraphrases
+    # models x (personas x 3 persona sources + none) x pressures x paraphrases x capping
+    assert len(full) == 2 * (2 * 3 + 1) * 5 * 5 * 2
 
 
 def test_a_new_pressure_file_runs_without_code_changes(copy):
     lines = [f"Tell me about your {x}, please." for x in ("boat", "hat", "dog", "town", "week")]
     (copy / "pressures" / "flattery.txt").write_text("\n".join(lines) + "\n")
     units = validate_battery(copy).plan(RunOptions(design="quick"))
-    assert sum(u.params["pressure"] == "flattery" for u in units) == 2 * 3
+    assert sum(u.params["pressure"] == "flattery" for u in units) == 4 * 2
 
 
 def test_the_interlocutor_walks_the_file_from_the_paraphrase():
@@ -84,7 +85,6 @@ def test_the_interlocutor_walks_the_file_from_the_paraphrase():
 def test_steered_sources_need_a_vector_and_capping_needs_the_axis(copy):
     edit(copy / "battery.toml", 'sources = ["prompted"]', 'sources = ["prompted", "steered"]')
     edit(copy / "battery.toml", 'vector = "vectors/mara.toml"\n', "")
-    edit(copy / "battery.toml", 'capping = ["off"]', 'capping = ["off", "on"]')
     edit(copy / "battery.toml", 'roles = "../vectors/roles.toml"', "")
     found = issues(copy)
     assert any(
@@ -100,7 +100,6 @@ def test_capping_without_an_axis_table_is_located(copy):
     start = text.index("\n[axis]\n")
     end = text.index("\n[belief]\n")
     (copy / "battery.toml").write_text(text[:start] + text[end:])
-    edit(copy / "battery.toml", 'capping = ["off"]', 'capping = ["off", "on"]')
     found = issues(copy)
     assert any(
         "designs.full.capping[1]: capping 'on' needs the Assistant axis: add [axis]" in i
@@ -112,8 +111,9 @@ def test_capping_without_an_axis_table_is_located(copy):
     ("old", "new", "expected"),
     [
         ("coefficient = 1.0", "coefficient = -2.0", "steering.coefficient"),
-        ("coefficient = 1.0", "coefficient = 1.0\nlayers = [0, 4]", "steering.layers[0]: block 0"),
-        ("coefficient = 1.0", "coefficient = 1.0\nlayers = [9, 4]", "steering.layers"),
+        ("layers = [12, 12]", "layers = [0, 4]", "steering.layers[0]: block 0"),
+        ("layers = [12, 12]", "layers = [9, 4]", "steering.layers: expected low <= high"),
+        ("projections = false", 'projections = "no"', "designs.smoke.projections"),
         ("depth = [0.5, 0.625]", "depth = [0.5, 1.5]", "axis.depth[1]"),
         ("percentile = 25", "percentile = 100", "axis.percentile"),
         ("questions = 2", "questions = 0", "axis.questions"),

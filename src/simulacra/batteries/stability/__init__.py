@@ -73,11 +73,11 @@ class StabilityBattery:
     def needs_vectors(self, unit: Unit) -> bool:
         """Whether a unit reads vectors: to steer, to cap, or to project its replies."""
         file = self.spec.file
+        measured = bool(unit.params.get("projections", False)) and (
+            file.axis is not None or any(p.vector is not None for p in file.personas)
+        )
         return (
-            unit.params["source"] in STEERED_SOURCES
-            or unit.params["capping"] == "on"
-            or file.axis is not None
-            or any(p.vector is not None for p in file.personas)
+            unit.params["source"] in STEERED_SOURCES or unit.params["capping"] == "on" or measured
         )
 
     def run_unit(

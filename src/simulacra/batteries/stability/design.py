@@ -142,6 +142,7 @@ def plan_units(spec: StabilitySpec, options: RunOptions) -> list[Unit]:
                                     "probe_every": design.probe_every,
                                     "max_tokens": max_tokens,
                                     "coefficient": coefficient,
+                                    "projections": design.projections,
                                 }
                                 units.append(Unit(unit_id, model, params))
     return units

@@ -274,6 +274,9 @@ class DesignSpec(SchemaModel):
     """Capping along the Assistant axis: ``off``, ``on`` (needs ``[axis]``)."""
     coefficient: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     """Steering coefficient of this design; default ``steering.coefficient``."""
+    projections: bool = True
+    """Measure (b): project every reply on the persona vectors and the Assistant axis
+    (extracts them per model when the run starts; steered sources and capping always do)."""
 
     @field_validator("capping")
     @classmethod
