@@ -14,7 +14,7 @@ are the default assistant's answers to the axis's questions under the role set's
 neutral prompts, read back at each capped block (the same answers the axis was
 extracted from: same requests, same seeds). The engine caps every block at one
 floor, so tau is the mean of the per-block percentiles; the per-block values are
-kept (:attr:`ModelVectors.tau_by_block`) and written into the run's manifest.
+kept (:attr:`ModelVectors.tau_by_block`) and in ``vectors/assistant_axis_floor-*.json``.
 """
 
 from __future__ import annotations
