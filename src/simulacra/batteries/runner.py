@@ -201,6 +201,7 @@ class _UnitTask:
     directory: str
     unit: Unit
     n_threads: int
+    out: str = ""
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,9 @@ def _run_unit(task: _UnitTask) -> _UnitOutcome:
     engine.reset()
     decoded = engine.stats.tokens_decoded
     with engine.recomputing_quietly():  # a battery turns the cache over by design
-        tables = battery.run_unit(task.unit, engine)
+        # A battery with ``uses_out`` gets the output directory (e.g. for OUT/vectors).
+        more = {"out": Path(task.out)} if getattr(battery, "uses_out", False) else {}
+        tables = battery.run_unit(task.unit, engine, **more)
     out = {}
     for name, table in tables.items():
         table = table.copy()
@@ -442,7 +445,10 @@ def run_battery(
             eta=lambda: eta_by_kind(finished, list(left.values()), workers),
         )
         bar.draw()
-        tasks = [_UnitTask(str(battery.directory.resolve()), unit, n_threads) for unit in todo]
+        tasks = [
+            _UnitTask(str(battery.directory.resolve()), unit, n_threads, str(out.resolve()))
+            for unit in todo
+        ]
         failures = []
         try:
             for index, outcome, error in _outcomes(tasks, workers, executor, address):
