@@ -169,6 +169,13 @@ def test_steered_unit_answers_the_baseline_items_under_each_coefficient(run):
     assert (steering["block_start"] == 10).all() and (steering["block_end"] == 10).all()
     assert steering["vector_sha256"].nunique() == 1
     assert (steering["steered_norm"] > 0).all()
+    assert (steering["projection_block"] == 10).all()  # the reduced vector's only block
+    projections = steering[["projection", "projection_unsteered"]].to_numpy()
+    assert np.isfinite(projections).all()
+    # at the steered block itself the projection moves by exactly coefficient x |v|
+    moved = steering["projection"] - steering["projection_unsteered"]
+    expected = np.sign(steering["coefficient"]) * steering["steered_norm"]
+    assert np.allclose(moved, expected, rtol=0.02)
     texts = run["steer_texts"]
     assert set(texts["coefficient"]) == {0.0, -4.0, 4.0}
     assert set(texts["task"]) == {"tampering", "suspension"}

@@ -52,6 +52,7 @@ from simulacra.batteries.goal_guarding.schema import GoalGuardingSpec
 from simulacra.errors import ScenarioError, ScenarioIssue
 from simulacra.instruments import Choice, FreeText, Respondent, ask, item_rng
 from simulacra.instruments.choice import choice_text
+from simulacra.instruments.respondent import question_prompt
 from simulacra.llm.chat import ChatFormat, Message, render_dialogue
 from simulacra.simulation.superposition import Superposition
 
@@ -138,11 +139,17 @@ STEERING_COLUMNS: tuple[str, ...] = (
     "vector_model_sha256",
     "vector_layers",
     "steered_norm",
+    "projection_block",
+    "projection",
+    "projection_unsteered",
 )
 """Columns of the ``steering`` table: one row per coefficient of a steered unit.
 
 ``steered_norm`` is the norm of the added vector summed over the steered blocks
-(``|coefficient|`` times the directions' norms there)."""
+(``|coefficient|`` times the directions' norms there). ``projection`` is the mean
+projection of the subject's prompts (the self no-peer decisions, options in order
+A, B; last prompt token) on the unit direction at ``projection_block`` (the
+vector's deepest block), steered; ``projection_unsteered`` the same unsteered."""
 STEER_TEXT_COLUMNS: tuple[str, ...] = (
     "seed",
     "coefficient",
@@ -648,6 +655,27 @@ def _run_steered(
     for item in items:
         by_coefficient.setdefault(float(item.condition.coefficient or 0.0), []).append(item)
     probes = _text_probes(items) if steer.text_tokens else []
+    monitor = vector.layers[-1]
+    unit = vector.directions[-1] / max(float(np.linalg.norm(vector.directions[-1])), 1e-12)
+    prompts = [
+        question_prompt(
+            engine.chat,
+            Respondent(item.key, role, (), spec.setting.subject),
+            choice_text(item.question, (item.a, item.b)),
+        )
+        for item in items
+        if item.condition.subject == "self"
+        and item.condition.coefficient == items[0].condition.coefficient
+    ]
+
+    def projection() -> float:
+        """Mean projection of the prompts' last token on the unit direction at ``monitor``."""
+        if not prompts:
+            return float("nan")
+        states = engine.hidden_states(prompts, [monitor])[:, 0, :].astype(np.float64)
+        return float((states @ unit).mean())
+
+    unsteered = projection()
     decisions, draws, steering, texts = [], [], [], []
     subject = spec.setting.subject
     if probes and 0.0 not in by_coefficient:  # the unsteered reference, coefficient 0
@@ -662,6 +690,7 @@ def _run_steered(
         ]
         with engine.steering(vector, coefficient, layers=(start, end)):
             answers = ask(engine, asked, seed=seed)
+            projected = projection()
             if probes:
                 texts += _probe_texts(
                     engine, role, subject, probes, coefficient, seed, steer.text_tokens
@@ -680,6 +709,9 @@ def _run_steered(
                 "vector_model_sha256": vector.model_sha256,
                 "vector_layers": ",".join(map(str, vector.layers)),
                 "steered_norm": abs(coefficient) * norm,
+                "projection_block": monitor,
+                "projection": projected,
+                "projection_unsteered": unsteered,
             }
         )
     return {
