@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import json
 import os
 import shutil
@@ -227,10 +228,10 @@ def _run_unit(task: _UnitTask) -> _UnitOutcome:
     engine.reset()
     decoded = engine.stats.tokens_decoded
     with engine.recomputing_quietly():  # a battery turns the cache over by design
-        if getattr(battery, "takes_run_dir", False):  # e.g. to cache vectors in out/vectors
-            tables = battery.run_unit(task.unit, engine, out=Path(task.out))  # type: ignore[call-arg]
-        else:
-            tables = battery.run_unit(task.unit, engine)
+        # a kind whose run_unit takes ``out`` keeps per-run files there (e.g. vectors/)
+        takes_out = task.out and "out" in inspect.signature(battery.run_unit).parameters
+        extra = {"out": Path(task.out)} if takes_out else {}
+        tables = battery.run_unit(task.unit, engine, **extra)
     out = {}
     for name, table in tables.items():
         table = table.copy()
