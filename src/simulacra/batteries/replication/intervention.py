@@ -42,7 +42,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -77,6 +77,12 @@ SEED = 0
 """The sampling seed of the extraction and of the neutral reference's answers."""
 
 Block = Annotated[int, Field(ge=1)]
+NEUTRAL = "neutral"
+"""The band of the neutral reference (module docstring)."""
+_BAND_SCHEMA = [
+    {"const": NEUTRAL},
+    {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+]
 
 
 class CapEntry(SchemaModel):
@@ -86,15 +92,24 @@ class CapEntry(SchemaModel):
     """An extraction spec (TOML), relative to the effect file."""
     blocks: Annotated[Array[Block], Field(min_length=1), Unique("block")]
     """The capped 0-based blocks (>= 1; each among the spec's layers)."""
-    band: Literal["neutral"] | ordered_pair(float, "two numbers") = "neutral"
+    band: Annotated[Any, Field(json_schema_extra={"anyOf": _BAND_SCHEMA})] = NEUTRAL
     """"neutral" (the bare model's answers' range, per block) or [low, high] for every block."""
 
-    @field_validator("band")
+    @field_validator("band", mode="before")
     @classmethod
-    def _finite(cls, band: Any) -> Any:
-        if not isinstance(band, str) and not all(math.isfinite(b) for b in band):
-            fail([((), "expected finite numbers")])
-        return band
+    def _band(cls, band: Any) -> Any:
+        if band == NEUTRAL:
+            return band
+        expected = f'expected "{NEUTRAL}" or [low, high] (two finite numbers, low <= high)'
+        numbers = isinstance(band, list) and len(band) == 2
+        numbers = numbers and all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) for b in band
+        )
+        if not numbers or not all(math.isfinite(b) for b in band):
+            fail([((), f"{expected}, got {band!r}")])
+        if band[0] > band[1]:
+            fail([((), f"expected low <= high, got [{band[0]:g}, {band[1]:g}]")])
+        return (float(band[0]), float(band[1]))
 
 
 class SteerEntry(SchemaModel):
@@ -105,7 +120,7 @@ class SteerEntry(SchemaModel):
     coefficient: float
     """Multiplies the vector (unnormalised mean difference); negative: toward the negative pole."""
     blocks: ordered_pair(int, "two block numbers")
-    """The inclusive block range [start, end] steered (start >= 1, among the spec's layers)."""
+    """The inclusive block range [start, end]: the spec's layers inside it are steered (>= 1)."""
 
     @field_validator("coefficient")
     @classmethod
@@ -229,11 +244,19 @@ def spec_issues(intervention: Intervention, source: str) -> list[ScenarioIssue]:
             layers = load_spec(part.spec).layers
         except ScenarioError as error:
             first = error.issues[0]
-            message = f"not a valid extraction spec: {first.field}: {first.message}"
+            message = f"not a valid extraction spec: {first.path}: {first.message}"
             issues.append(ScenarioIssue(source, f"{where}.vector", message))
             continue
-        blocks = part.blocks if key == "cap" else range(part.blocks[0], part.blocks[1] + 1)
-        missing = [b for b in blocks if b not in layers]
+        if key == "steer":  # steered where the vector has a direction inside the range
+            start, end = part.blocks
+            if not any(start <= b <= end for b in layers):
+                message = (
+                    f"the range [{start}, {end}] holds none of the vector's layers "
+                    f"{list(layers)} ({part.spec.name}): nothing would be steered"
+                )
+                issues.append(ScenarioIssue(source, f"{where}.blocks", message))
+            continue
+        missing = [b for b in part.blocks if b not in layers]
         if missing:
             message = (
                 f"blocks {missing} are not among the vector's layers {list(layers)} "
