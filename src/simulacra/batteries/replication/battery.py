@@ -417,6 +417,9 @@ class ReplicationBattery:
             "kind": KIND,
             "title": self.title,
             "effects": [e.name for e in self.effects],
+            "interventions": {
+                e.name: e.intervention.text() for e in self.effects if e.intervention is not None
+            },
             "population_seed": self.population.seed,
             "variance": {
                 "participants": self.reask,
