@@ -12,6 +12,8 @@ them in use); :func:`effect_of` builds the :class:`Effect` the battery runs.
 published main effect: it may leave out ``[target]``. ``[[moderators]]`` name a
 population attribute with its levels (docs/moderators.md); references to the
 population (``only``, moderators) are checked against its facts (``attributes``).
+``[intervention]`` caps or steers the residual stream while the effect's respondents
+answer (:mod:`~simulacra.batteries.replication.intervention`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from simulacra.analysis.moderators import Moderator
 from simulacra.analysis.replication import ScoringStep
+from simulacra.batteries.replication.intervention import (
+    Intervention,
+    InterventionEntry,
+    intervention_of,
+)
 from simulacra.batteries.replication.tables import (
     ITEM_KINDS,
     RESERVED,
@@ -132,6 +139,8 @@ class Effect:
         path: the file it came from.
         exploratory: no published main effect (``exploratory = true`` or the tag).
         moderators: the subgroup comparisons (``[[moderators]]``).
+        intervention: capping or steering while its respondents answer
+            (``[intervention]``, :mod:`~simulacra.batteries.replication.intervention`).
     """
 
     name: str
@@ -150,6 +159,7 @@ class Effect:
     path: Path
     exploratory: bool = False
     moderators: tuple[Moderator, ...] = field(default=())
+    intervention: Intervention | None = None
 
     @property
     def condition_names(self) -> tuple[str, ...]:
@@ -226,6 +236,8 @@ class EffectFile(SchemaModel):
     """The published effect (required unless exploratory)."""
     moderators: Array[ModeratorEntry] = ()
     """Subgroups compared: who shows the effect."""
+    intervention: InterventionEntry | None = None
+    """Capping or steering along a persona vector while the respondents answer."""
 
     @model_validator(mode="wrap")
     @classmethod
@@ -353,4 +365,5 @@ def effect_of(file: EffectFile, path: Path) -> Effect:
         path=path,
         exploratory=file.exploratory or EXPLORATORY in file.tags,
         moderators=tuple(m.moderator() for m in file.moderators),
+        intervention=intervention_of(file.intervention, path),
     )
