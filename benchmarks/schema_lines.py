@@ -13,7 +13,8 @@ What is counted (the same rule on both sides):
 
 - the modules that read and check scenarios, goal-guarding batteries and
   replication batteries (``battery.toml`` aside: issue 16's list names
-  ``checks``, ``effects`` and ``population``), and the helpers they share (before:
+  ``checks``, ``effects`` and ``population``; ``intervention``, an effect file's
+  ``[intervention]`` table, joined since), and the helpers they share (before:
   ``scenario/parsing.py`` and ``replication/checks.py``; after: the schema layer
   ``src/simulacra/schema/``);
 - the classes that give a file table its shape, a dataclass before, a pydantic
@@ -22,14 +23,17 @@ What is counted (the same rule on both sides):
   table of their own (the resolved scenario and its expanded agents, probes and
   regeneration test; a replication effect's ``Effect``, ``Condition``, ``Item`` and
   ``Target``; the population's ``Attribute``, ``PopulationSpec``, mesa
-  ``Participant`` and ``Population`` and their helpers). They are declared by name
-  per module below, identically on both sides, and their lines are reported apart
+  ``Participant`` and ``Population`` and their helpers; an intervention's resolved
+  ``Cap``, ``Steer`` and ``Intervention`` and what prepares and applies it on an
+  engine). They are declared by name per module below, the same names on both
+  sides where they exist on both, and their lines are reported apart
   (``runtime``) so that the totals can be read either way.
 
 Also set apart, and reported as a second reading (``same_features_*``), never in
 place of the first: the whole top-level definitions that exist only for features
 added after the before revision (``[agents.steer]``, ``[projections]``, moderators,
-conditional populations), declared in :data:`NEW_FEATURES`. New fields and checks
+conditional populations, an effect's ``[intervention]``, the goal-guarding
+``[controls.steer]``), declared in :data:`NEW_FEATURES`. New fields and checks
 of those features inside older definitions stay counted, so that reading still
 understates what was removed.
 
@@ -99,6 +103,18 @@ MODULES: dict[str, dict[str, tuple[str, ...]]] = {
         "batteries/replication/effects.py": _EFFECT,
         "batteries/replication/tables.py": (),
         "batteries/replication/population.py": _POPULATION,
+        "batteries/replication/intervention.py": (
+            "Cap",
+            "Steer",
+            "Intervention",
+            "Prepared",
+            "_band_file",
+            "neutral_band",
+            "prepare",
+            "_vector_file",
+            "applied",
+            "describe_rows",
+        ),
         "schema/__init__.py": (),
         "schema/files.py": (),
         "schema/issues.py": (),
@@ -111,6 +127,14 @@ NEW_FEATURES: dict[str, tuple[str, ...]] = {
     "scenario/schema.py": ("SteerSpec", "ProjectionsSpec"),
     "batteries/replication/tables.py": ("InteractionTargetEntry", "ModeratorEntry", "grouped"),
     "batteries/replication/population.py": ("_parent",),
+    "batteries/replication/intervention.py": (
+        "CapEntry",
+        "SteerEntry",
+        "InterventionEntry",
+        "intervention_of",
+        "spec_issues",
+    ),
+    "batteries/goal_guarding/schema.py": ("_spec_file", "SteerControl", "_steer_fact"),
 }
 """After-side module -> its definitions that exist only for features added since ``BEFORE``."""
 
