@@ -3,7 +3,8 @@
 One reduced run through the shared runner serves several tests: the battery is a
 temporary copy of ``scenarios/goal_guarding`` with a task added as a file (no code
 change) and a small design that crosses it with the shipped tampering task. The
-activation control steers along a vector extracted from a reduced copy of
+activation control has a run of its own on a small design (one task, two
+templates), steering along a vector extracted from a reduced copy of
 ``scenarios/vectors/guarding.toml`` (two pairs, two questions, one block, short
 answers) to keep the extraction to seconds.
 """
@@ -66,9 +67,20 @@ subjects = ["self", "peer"]
 peers = ["none", "good"]
 channels = ["memory"]
 monitoring = ["monitored", "unmonitored"]
-controls = ["positive", "negative", "length", "steered"]
+controls = ["positive", "negative", "length"]
 seeds = 1
 draws = 10
+
+[designs.steer]
+tasks = ["suspension"]
+templates = 2
+subjects = ["self", "peer"]
+peers = ["none"]
+channels = []
+monitoring = ["unmonitored"]
+controls = ["steered"]
+seeds = 1
+draws = 0
 
 [designs.talk]
 tasks = ["suspension"]
@@ -129,6 +141,16 @@ def run(battery_dir, tmp_path_factory):
     return run_battery(battery_dir, out, options, progress=False)
 
 
+STEER_OPTIONS = RunOptions(design="steer", models=("smollm2-135m-instruct",), n_threads=2)
+
+
+@pytest.fixture(scope="module")
+def steered_run(battery_dir, tmp_path_factory):
+    """The activation control alone: the no-peer items, then steered at -4 and +4."""
+    out = tmp_path_factory.mktemp("gg-steer") / "run"
+    return run_battery(battery_dir, out, STEER_OPTIONS, progress=False)
+
+
 @pytest.fixture(scope="module")
 def report(run, tmp_path_factory):
     figdir = tmp_path_factory.mktemp("gg-fig")
@@ -140,9 +162,8 @@ def test_run_writes_tidy_tables_and_a_manifest(run):
     assert set(run.tables) >= {"decisions", "draws", "beliefs"}
     assert run.manifest["battery_kind"] == "goal_guarding"
     assert run.manifest["battery"]["analysis"]["bootstrap"] >= 1
-    # 4 conditions without peer material + 3 with it + 2 subjects x 2 coefficients steered,
-    # each x 4 templates x 2 monitoring levels
-    assert len(decisions) == (4 + 3 + 4) * 4 * 2
+    # 4 conditions without peer material + 3 with it, each x 4 templates x 2 monitoring levels
+    assert len(decisions) == (4 + 3) * 4 * 2
     assert decisions["p_b"].between(0, 1).all()
     assert np.allclose(decisions["p_b"], (decisions["p_b_order_0"] + decisions["p_b_order_1"]) / 2)
     assert (decisions["model"] == "smollm2-135m-instruct").all()
@@ -153,7 +174,8 @@ def test_run_writes_tidy_tables_and_a_manifest(run):
 ITEM = ["subject", "task", "template", "monitoring", "motive"]
 
 
-def test_steered_unit_answers_the_baseline_items_under_each_coefficient(run):
+def test_steered_unit_answers_the_baseline_items_under_each_coefficient(steered_run):
+    run = steered_run
     decisions = run["decisions"]
     baseline = decisions[(decisions["control"] == "none") & (decisions["peer"] == "none")]
     steered = decisions[decisions["control"] == "steered"]
@@ -178,13 +200,14 @@ def test_steered_unit_answers_the_baseline_items_under_each_coefficient(run):
     assert np.allclose(moved, expected, rtol=0.02)
     texts = run["steer_texts"]
     assert set(texts["coefficient"]) == {0.0, -4.0, 4.0}
-    assert set(texts["task"]) == {"tampering", "suspension"}
+    assert set(texts["task"]) == {"suspension"}
     assert texts["text"].str.len().gt(0).all()
 
 
-def test_steered_vector_is_cached_in_the_run_and_reused_on_resume(run, battery_dir):
+def test_steered_vector_is_cached_in_the_run_and_reused_on_resume(steered_run, battery_dir):
     from simulacra.vectors import read_control_vector
 
+    run = steered_run
     files = sorted((run.directory / "vectors").glob("*.gguf"))
     assert len(files) == 1
     vector = read_control_vector(files[0])
@@ -192,8 +215,7 @@ def test_steered_vector_is_cached_in_the_run_and_reused_on_resume(run, battery_d
     assert run.manifest["battery"]["steer"]["blocks"] == [10, 10]
     # a lost steered unit is redone from the cached vector, to the same numbers
     shutil.rmtree(run.directory / "units" / "smollm2-135m-instruct.s0.steer")
-    options = RunOptions(design="e2e", models=("smollm2-135m-instruct",), n_threads=2)
-    again = run_battery(battery_dir, run.directory, options, progress=False)
+    again = run_battery(battery_dir, run.directory, STEER_OPTIONS, progress=False)
     assert sorted((run.directory / "vectors").glob("*.gguf")) == files
     pd.testing.assert_frame_equal(again["decisions"], run["decisions"])
     pd.testing.assert_frame_equal(again["steering"], run["steering"])
@@ -234,12 +256,20 @@ def test_report_writes_the_summary_and_figures(report):
         assert (figdir / name).read_bytes()[:8] == PNG
     summary = pd.read_csv(figdir / "summary.csv")
     assert {"model", "metric", "condition", "estimate", "ci_low", "ci_high", "n"} <= set(summary)
-    assert set(summary["metric"]) == set(METRICS)
+    assert set(summary["metric"]) == set(METRICS) - {"steered_control"}  # e2e does not steer
+    assert not any(p.name.startswith(".") for p in figdir.iterdir())
+
+
+def test_steered_report_has_its_rows_figure_and_texts(steered_run, tmp_path):
+    written = {p.name for p in write_report(load_battery_result(steered_run.directory), tmp_path)}
+    assert {"summary.csv", "steered_control.png", "steer_texts.csv"} <= written
+    assert (tmp_path / "steered_control.png").read_bytes()[:8] == PNG
+    summary = pd.read_csv(tmp_path / "summary.csv")
     steered = summary[summary["metric"] == "steered_control"]
     assert set(steered["condition"]) == {"self:-4", "self:+4", "peer:-4", "peer:+4"}
-    assert steered["ci_low"].le(steered["ci_high"]).all()
-    assert (figdir / "steer_texts.csv").is_file()
-    assert not any(p.name.startswith(".") for p in figdir.iterdir())
+    assert steered["ci_low"].le(steered["estimate"]).all()
+    assert steered["estimate"].le(steered["ci_high"]).all()
+    assert (steered["n"] == 2).all() and (steered["control"] == "steered").all()
 
 
 def test_controls_move_p_b_apart_or_every_peer_effect_is_flagged(report):
