@@ -114,7 +114,7 @@ def test_capping_without_an_axis_table_is_located(copy):
         ("layers = [12, 12]", "layers = [0, 4]", "steering.layers[0]: block 0"),
         ("layers = [12, 12]", "layers = [9, 4]", "steering.layers: expected low <= high"),
         ("projections = false", 'projections = "no"', "designs.smoke.projections"),
-        ("depth = [0.5, 0.625]", "depth = [0.5, 1.5]", "axis.depth[1]"),
+        ("depth = [0.54, 0.625]", "depth = [0.5, 1.5]", "axis.depth[1]"),
         ("percentile = 25", "percentile = 100", "axis.percentile"),
         ("questions = 2", "questions = 0", "axis.questions"),
         ('roles = "../vectors/roles.toml"', 'roles = "nowhere.toml"', "axis.roles: file not found"),

@@ -20,20 +20,36 @@ from simulacra.cli import main
 from simulacra.llm.cache import get_engine
 
 ROOT = Path(__file__).resolve().parents[2]
-EDITS = (  # smoke, extended: prompted and steered, capping off and on, small extractions
-    ('sources = ["prompted"]', 'sources = ["prompted", "steered"]'),
+EDITS = (  # smoke, extended: the steered source with capping off and on, small extractions
+    ('sources = ["prompted"]', 'sources = ["steered"]'),
     ("projections = false", 'projections = true\ncapping = ["off", "on"]'),
+    ('roles = "../vectors/roles.toml"', 'roles = "tiny_roles.toml"'),
     ("questions = 2\n", "questions = 1\n"),
     ("max_tokens = 24\ndepth", "max_tokens = 8\ndepth"),
     ("max_tokens = 32  ", "max_tokens = 8  "),
 )
+TINY_ROLES = """\
+description = "Three roles and the default: a coarse Assistant axis for a fast test."
+questions = ["Tell me about yourself."]
+[default]
+prompts = ["", "You are an AI assistant."]
+[[roles]]
+name = "bard"
+prompts = ["You are a bard who sings old legends."]
+[[roles]]
+name = "ghost"
+prompts = ["You are a ghost haunting an old house."]
+[[roles]]
+name = "evaluator"
+prompts = ["You are an evaluator who rates work against clear criteria."]
+"""
 
 
 @pytest.fixture(scope="module")
 def battery_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("battery")
     shutil.copytree(ROOT / "scenarios" / "stability", root / "stability")
-    shutil.copytree(ROOT / "scenarios" / "vectors", root / "vectors")
+    (root / "stability" / "tiny_roles.toml").write_text(TINY_ROLES)
     path = root / "stability" / "battery.toml"
     text = path.read_text()
     for old, new in EDITS:
@@ -57,8 +73,8 @@ def unit_rows(table: pd.DataFrame, source: str, capping: str) -> pd.DataFrame:
 def test_a_smoke_dialogue_yields_every_measure(smoke):
     _, result = smoke
     assert set(result.tables) == {"turns", "beliefs", "self_report", "qa", "projections"}
-    assert result["turns"]["unit_id"].nunique() == 4  # prompted, steered x capping off, on
-    turns = unit_rows(result["turns"], "prompted", "off")
+    assert result["turns"]["unit_id"].nunique() == 2  # steered, capping off and on
+    turns = unit_rows(result["turns"], "steered", "off")
     assert list(turns["turn"]) == [0, 1, 2, 3]
     assert list(turns["phase"]) == ["start", "warmup", "pressure", "pressure"]
     assert turns["prior"].iloc[0] == pytest.approx(1 / 3)  # mara, theo, default
@@ -70,22 +86,18 @@ def test_a_smoke_dialogue_yields_every_measure(smoke):
     assert np.isnan(turns["line_to_line"].iloc[1]) and np.isfinite(turns["line_to_line"].iloc[2])
     posterior = result["beliefs"].groupby(["unit_id", "turn"])["posterior"].sum()
     np.testing.assert_allclose(posterior, 1.0)
-    report = unit_rows(result["self_report"], "prompted", "off")
+    report = unit_rows(result["self_report"], "steered", "off")
     assert sorted(set(report["turn"])) == [0, 2, 3]
     np.testing.assert_allclose(report.groupby("turn")["probability"].sum(), 1.0)
-    qa = unit_rows(result["qa"], "prompted", "off")
+    qa = unit_rows(result["qa"], "steered", "off")
     assert set(qa["occasion"]) == {"start", "end"} and qa["fact"].nunique() == 3
 
 
 def test_steering_and_capping_change_the_replies_and_every_reply_is_projected(smoke):
     out, result = smoke
     turns = result["turns"]
-    replies = {
-        (s, c): tuple(unit_rows(turns, s, c)["reply"].iloc[1:])
-        for s in ("prompted", "steered")
-        for c in ("off", "on")
-    }
-    assert len(set(replies.values())) == 4  # same seeds: every setting wrote other text
+    replies = {c: tuple(unit_rows(turns, "steered", c)["reply"].iloc[1:]) for c in ("off", "on")}
+    assert replies["off"] != replies["on"]  # same seeds: capping wrote other text
     replied = turns[turns["turn"] > 0]
     assert np.isfinite(replied["axis_projection"]).all()
     assert np.isfinite(replied["persona_projection"]).all()  # mara's vector
