@@ -1,10 +1,12 @@
 """Benchmark: the stability battery, engine vs naive decoding vs raw decode, in one run.
 
 On one model (default: the embedded SmolLM2-135M-Instruct), by default on a reduced
-design: the first ``--max-units`` units (default 10) of the ``quick`` design, that is
-paraphrase 0 of seed 0 crossed with every pressure (5) and source (prompted, none):
-8 turns, 2 of warm-up, 24 tokens per reply, self-reports at turns 0, 4 and 8, the
-facts at turns 0 and 8. ``--max-units 0`` runs the whole design.
+design: the first ``--max-units`` units (default 1) of the ``quick`` design, that is one
+dialogue (prompted Mara, pressure ``none``, paraphrase 0, seed 0) of 8 turns, 2 of
+warm-up, 24 tokens per reply, self-reports after turns 0, 4 and 8, the facts after
+turns 0 and 8: 8 generations, 32 observer scorings and 81 probe option scorings.
+``--max-units 10`` adds every pressure and the source ``none`` (paraphrase 0);
+``--max-units 0`` runs the whole design.
 
 - the engine pass: every unit run as the battery runner runs it (a cleared cache per
   unit; the replies generated, each reply scored under every candidate identity and
@@ -156,7 +158,7 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--max-units", type=int, default=10, help="run only the first N units (0: all)"
+        "--max-units", type=int, default=1, help="run only the first N units (0: all)"
     )
     parser.add_argument(
         "--naive-sample",
