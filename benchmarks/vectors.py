@@ -29,21 +29,12 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from engine import PERSONAS  # the same personas as the dialogue benchmark
 
 from simulacra.llm.engine import Engine
 from simulacra.llm.pool import DecodeRequest
 from simulacra.vectors import PersonaVector
 
-PERSONAS = [
-    "a boisterous pirate captain who shouts about treasure, rum and the open sea",
-    "a meticulous chemistry professor who explains reactions with careful precision",
-    "a sleepy toddler who speaks in very short sentences and wants snacks",
-    "a hard-boiled noir detective who narrates everything in a gloomy tone",
-    "a cheerful customer-support bot that apologises and offers to help",
-    "a laid-back surfer who talks about waves, sunshine and good vibes",
-    "a medieval monk who speaks solemnly about prayer, silence and the abbey",
-    "a Shakespearean actor who declaims everything in grand theatrical verse",
-]
 REPLY = (
     " Well, I suppose the storm will pass by morning, but until then we should stay close"
     " to the fire and share whatever food we have left."

@@ -868,7 +868,7 @@ def test_steering_and_projections_resolve_their_files(tmp_path: Path, monkeypatc
     [
         ({"layers": [0, 3]}, "agents[0].steer.layers[0]", "must be >= 1, got 0"),
         ({"layers": [3]}, "agents[0].steer.layers", "expected [start, end]"),
-        ({"layers": [5, 2]}, "agents[0].steer.layers", "start must be <= end, got [5, 2]"),
+        ({"layers": [5, 2]}, "agents[0].steer.layers", "expected start <= end, got [5, 2]"),
         ({"coefficient": "4"}, "agents[0].steer.coefficient", 'expected a number, got string "4"'),
         ({"vector": "vectors/none.gguf"}, "agents[0].steer.vector", "file not found: "),
         (

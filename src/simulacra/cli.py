@@ -283,6 +283,7 @@ def _cmd_vectors_extract(args: argparse.Namespace) -> int:
     vector = extract_vector(
         spec,
         args.model,
+        layers=args.layer or None,
         source=args.spec,
         max_tokens=args.max_tokens,
         seed=args.seed,
@@ -470,6 +471,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="extraction spec TOML (e.g. scenarios/vectors/pirate.toml)")
     p.add_argument("--out", required=True, help="control-vector GGUF file to write (new)")
     p.add_argument("--model", help="model name or GGUF path (default: the embedded model)")
+    p.add_argument(
+        "--layer",
+        type=int,
+        action="append",
+        default=[],
+        help="block to extract at (repeatable; default: the spec's layers)",
+    )
     p.add_argument("--max-tokens", type=int, default=48, help="longest answer generated")
     p.add_argument("--seed", type=int, default=0, help="sampling seed of the answers")
     p.set_defaults(func=_cmd_vectors_extract)

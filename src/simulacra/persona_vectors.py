@@ -131,7 +131,11 @@ def _check_layers(layers: Sequence[int], n_layer: int, source: str, field: str) 
             f"block {b} does not exist: the model has blocks 0 to {n_layer - 1}",
         )
         for i, b in enumerate(layers)
-        if b >= n_layer
+        if not 0 <= b < n_layer
+    ]
+    seen = [b for i, b in enumerate(layers) if b in layers[:i]]
+    issues += [
+        ScenarioIssue(source, field, f"block {b} is listed twice") for b in dict.fromkeys(seen)
     ]
     if issues:
         raise ScenarioError(issues)
@@ -139,13 +143,14 @@ def _check_layers(layers: Sequence[int], n_layer: int, source: str, field: str) 
 
 def _architecture(engine: Engine) -> str:
     """The model's llama.cpp architecture (``general.architecture``), e.g. ``"llama"``."""
-    return engine._metadata("general.architecture") or ""  # no public getter
+    return engine.metadata("general.architecture") or ""
 
 
 def extract_vector(
     spec: ExtractionSpec,
     model: str | os.PathLike[str] | None = None,
     *,
+    layers: Sequence[int] | None = None,
     source: str = "spec",
     max_tokens: int = 48,
     seed: int = 0,
@@ -156,22 +161,29 @@ def extract_vector(
     Args:
         spec: the validated extraction spec.
         model: a registry name, a GGUF path, or None for the embedded default.
+        layers: blocks to extract at instead of the spec's (``--layer``: another
+            model may have fewer blocks).
         source: the spec's file name, for messages.
         max_tokens: the longest answer generated.
         seed: the sampling seed of the answers.
         progress: called with a line of text at each stage.
 
     Returns:
-        The vector at the spec's layers, with the model's name, sha256 and
+        The vector at the spec's layers (or ``layers``), with the model's name, sha256 and
         architecture, the method and the spec's prompts hash.
 
     Raises:
-        ScenarioError: if a layer of the spec does not exist in the model.
+        ScenarioError: if a layer of the spec (or of ``layers``) does not exist in
+            the model, or ``layers`` lists one twice.
 
     """
     say = progress or (lambda _: None)
     engine = get_engine(model, n_ctx=4096)
-    _check_layers(spec.layers, engine.n_layer, source, "layers")
+    if layers is None:
+        _check_layers(spec.layers, engine.n_layer, source, "layers")
+    else:
+        _check_layers(list(layers), engine.n_layer, source, "--layer")
+        spec = spec.model_copy(update={"layers": tuple(int(b) for b in layers)})
     questions = spec.questions.extraction
     requests, samples_pos, samples_neg = [], [], []
     for pair in spec.pairs:

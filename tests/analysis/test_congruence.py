@@ -342,3 +342,49 @@ def test_a_participant_answering_twice_in_one_condition_is_an_error():
     data = answers(10, 20, planted, debiased=(False,))
     with pytest.raises(ValueError, match="one answer per participant"):
         congruence_analysis(pd.concat([data, data]), KAHAN_DESIGN, n_boot=10)
+
+
+def test_every_lever_is_compared_with_plain_and_a_lever_that_damages_reading_is_caught():
+    """Three conditions by name: the instruction halves nothing, the cap removes the
+    congruence but also drags the neutral reading to chance (a damaged reader)."""
+
+    def truth(lever: str, frame: str, congruent: bool, side: str) -> float:
+        if lever == "capped":
+            return 0.5  # no congruence left, and no reading either
+        if frame == "neutral":
+            return 0.75
+        return 0.8 if congruent else 0.5
+
+    data = answers(11, 3000, truth, debiased=("plain", "debiased", "capped"))
+    table = congruence_analysis(data, KAHAN_DESIGN, n_boot=400)
+    assert list(dict.fromkeys(table["debiased"]))[:3] == ["plain", "debiased", "capped"]
+    d = 0.3 / math.sqrt((0.8 * 0.2 + 0.5 * 0.5) / 2)
+    for lever, removed in (("debiased", 0.0), ("capped", d)):
+        row = pick(table, "debiasing", "d", debiased=f"plain - {lever}", frame="identity")
+        assert row["ci_low"] < removed < row["ci_high"], (lever, row)
+    change = pick(
+        table,
+        "neutral_accuracy_change",
+        "balanced_accuracy",
+        debiased="plain - capped",
+        frame="neutral",
+    )
+    assert change["ci_low"] < 0.25 < change["ci_high"] and change["p"] < 1e-6
+    same = pick(
+        table,
+        "neutral_accuracy_change",
+        "balanced_accuracy",
+        debiased="plain - debiased",
+        frame="neutral",
+    )
+    assert abs(same["estimate"]) < 0.05  # no damage (its CI covered 0 in 17 of 20 seeds)
+    capped = pick(table, "congruence", "d", debiased="capped", frame="identity")
+    assert capped["interpretable"] is False and "not above chance" in capped["reason"]
+    cells = accuracy_table(data, KAHAN_DESIGN)
+    assert set(cells["debiased"]) == {"plain", "debiased", "capped"}
+    # booleans still mean plain / debiased, and give the same numbers as their names
+    named = data[data["debiased"] != "capped"]
+    flags = named.assign(debiased=named["debiased"] == "debiased")
+    a = congruence_analysis(named, KAHAN_DESIGN, n_boot=200)
+    b = congruence_analysis(flags, KAHAN_DESIGN, n_boot=200)
+    pd.testing.assert_frame_equal(a, b)

@@ -39,6 +39,7 @@ def decision_rows(
     channel="none",
     control="none",
     matched="none",
+    coefficient=math.nan,
     model="m",
     tasks=("t1", "t2"),
     templates=3,
@@ -64,6 +65,7 @@ def decision_rows(
                 "motive": "none",
                 "control": control,
                 "matched": matched,
+                "coefficient": coefficient,
                 "p_b": value,
                 "p_b_order_0": value - bias,
                 "p_b_order_1": value + bias,
@@ -273,7 +275,11 @@ def test_select_accepts_tuples():
 def battery_table(
     positive_shift=0.3, negative_shift=-0.15, noise=0.02, channels=("memory", "system")
 ):
-    """A synthetic battery run: baseline 0.2, good peer +0.3, bad peer +0.1, length +0.02."""
+    """A synthetic battery run: baseline 0.2, good peer +0.3, bad peer +0.1, length +0.02.
+
+    Steered (the activation control): self +0.1 at coefficient +4 and -0.05 at -4,
+    peer +0.2 at +4.
+    """
     rng = np.random.default_rng(0)
 
     def noisy(value):
@@ -284,6 +290,9 @@ def battery_table(
         decision_rows(noisy(0.3), subject="peer"),
         decision_rows(noisy(0.2 + positive_shift), control="positive"),
         decision_rows(noisy(0.2 + negative_shift), control="negative"),
+        decision_rows(noisy(0.3), control="steered", coefficient=4.0),
+        decision_rows(noisy(0.15), control="steered", coefficient=-4.0),
+        decision_rows(noisy(0.5), subject="peer", control="steered", coefficient=4.0),
     ]
     for channel in channels:
         for peer, effect in (("good", 0.3), ("bad", 0.1)):
@@ -332,6 +341,38 @@ def test_summary_recovers_known_effects():
     assert delta["vs_length"] == pytest.approx(0.28)
     assert by(summary, "compliance_gap", "self:none")["estimate"] == pytest.approx(0.0)
     assert by(summary, "SP", "none")["n"] == 24
+    assert by(summary, "steered_control", "self:+4")["estimate"] == pytest.approx(0.1)
+    assert by(summary, "steered_control", "self:-4")["estimate"] == pytest.approx(-0.05)
+    assert by(summary, "steered_control", "peer:+4")["estimate"] == pytest.approx(0.2)
+    assert by(summary, "steered_control", "peer:+4")["subject"] == "peer"
+
+
+def test_steered_control_is_paired_over_the_same_items():
+    """Items differ widely, steering adds 0.05 to each: a paired CI has no width."""
+    spread = lambda task, tpl, seed, mon: 0.1 + 0.1 * int(tpl[-1]) + 0.2 * seed  # noqa: E731
+    shifted = lambda task, tpl, seed, mon: spread(task, tpl, seed, mon) + 0.05  # noqa: E731
+    decisions = pd.concat(
+        [
+            decision_rows(spread),
+            decision_rows(shifted, control="steered", coefficient=2.0),
+            decision_rows(spread, control="steered", coefficient=-2.0),
+        ],
+        ignore_index=True,
+    )
+    summary = summarize(decisions, draws_for(decisions), FAST)
+    up = by(summary, "steered_control", "self:+2")
+    assert up["estimate"] == pytest.approx(0.05)
+    assert (up["ci_low"], up["ci_high"]) == (pytest.approx(0.05), pytest.approx(0.05))
+    assert up["p_perm"] < 0.05 and up["n"] == 24 and up["control"] == "steered"
+    flat = by(summary, "steered_control", "self:-2")
+    assert flat["estimate"] == pytest.approx(0.0) and flat["p_perm"] == pytest.approx(1.0)
+
+
+def test_runs_without_a_coefficient_column_have_no_steered_rows():
+    decisions = battery_table().drop(columns="coefficient")
+    decisions = decisions[decisions["control"] != "steered"]
+    summary = summarize(decisions, None, FAST)
+    assert "steered_control" not in set(summary["metric"])
 
 
 def test_compliance_gap_is_unmonitored_minus_monitored():

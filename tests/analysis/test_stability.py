@@ -9,6 +9,7 @@ import pytest
 from simulacra.analysis.stability import (
     SUMMARY_COLUMNS,
     StabilitySettings,
+    axis_curves,
     bootstrap_mean,
     dialogue_scores,
     drift_reduction,
@@ -308,3 +309,68 @@ def test_self_report_lift_removes_the_option_preference():
     reports = pd.DataFrame(rows, columns=["unit_id", "turn", "candidate", "probability"])
     lift = self_report_lift(turns, reports)
     assert len(lift) == 1 and lift["lift"].iloc[0] == pytest.approx(-0.1)
+
+
+# --------------------------------------------------------------------------- measure (b)
+
+
+def with_projections(turns, warm_axis, pressure_axis, persona=1.0):
+    """Add the axis projection (``warm_axis`` in the warm-up, then ``pressure_axis``) per turn."""
+    out = turns.copy()
+    d = out["unit_id"].str.split(".").str[-1].astype(int)
+    out["axis_projection"] = np.where(
+        out["phase"] == "warmup",
+        warm_axis,
+        np.where(out["phase"] == "pressure", pressure_axis, np.nan),
+    ) + 0.01 * d * (out["turn"] > 0)
+    out["persona_projection"] = np.where(out["turn"] > 0, persona + 0.1 * d, np.nan)
+    return out
+
+
+def test_axis_drift_is_warmup_minus_pressure_projection():
+    turns = with_projections(synthetic_turns({("prompted", "drop"): 0.5}), 2.0, 1.25, persona=3.0)
+    reports, qa = synthetic_probes(turns)
+    scores = dialogue_scores(turns, reports, qa).set_index("unit_id")
+    np.testing.assert_allclose(scores["axis_drift"], 0.75)  # the per-dialogue offset cancels
+    assert scores.loc["prompted.drop.2", "axis_projection"] == pytest.approx(1.27)
+    assert scores.loc["prompted.drop.3", "persona_projection"] == pytest.approx(3.3)
+    curves = axis_curves(turns, SETTINGS)
+    assert list(curves["turn"]) == list(range(1, 7))
+    assert curves.iloc[0]["estimate"] == pytest.approx(2.0 + 0.015)
+    assert curves.iloc[-1]["estimate"] == pytest.approx(1.25 + 0.015)
+
+
+def test_axis_curves_are_empty_without_projections():
+    assert axis_curves(synthetic_turns({("prompted", "drop"): 0.5}), SETTINGS).empty
+
+
+def test_capping_drift_reduction_along_the_axis_known_answer():
+    off = with_projections(synthetic_turns({("prompted", "drop"): 0.5}), 2.0, 1.0)
+    on = with_projections(synthetic_turns({("prompted", "drop"): 0.5}), 2.0, 1.6)
+    on["capping"] = "on"
+    on["unit_id"] = on["unit_id"] + ".on"
+    turns = pd.concat([off, on], ignore_index=True)
+    reports, qa = synthetic_probes(turns)
+    summary = summarize(turns, reports, qa, SETTINGS)
+    rows = summary[summary["metric"] == "capping_drift_reduction"].set_index("condition")
+    axis = rows.loc["drop (axis drift)"]
+    assert axis["estimate"] == pytest.approx(60.0)  # drift 1.0 uncapped, 0.4 capped
+    assert axis["ci_low"] == pytest.approx(60.0) and axis["n"] == 4
+    assert "drop (retention drift)" in rows.index
+    anchor = summary[summary["model"].str.contains("anchor")]
+    assert anchor["estimate"].tolist() == [55.0]
+
+
+def test_source_contrasts_on_projections_are_paired_known_answer():
+    steered = with_projections(synthetic_turns({("steered", "drop"): 0.5}), 2.0, 1.0, persona=3.0)
+    prompted = with_projections(synthetic_turns({("prompted", "drop"): 0.5}), 2.0, 1.5, persona=1.0)
+    turns = pd.concat([steered, prompted], ignore_index=True)
+    reports, qa = synthetic_probes(turns)
+    summary = summarize(turns, reports, qa, SETTINGS)
+    persona = summary[summary["metric"] == "source_contrast_persona_projection"].iloc[0]
+    assert persona["condition"] == "steered - prompted / drop"
+    assert persona["estimate"] == pytest.approx(2.0) and persona["n"] == 4
+    drift = summary[summary["metric"] == "source_contrast_axis_drift"].iloc[0]
+    assert drift["estimate"] == pytest.approx(0.5)
+    means = summary[summary["metric"] == "persona_projection"].set_index("condition")
+    assert means.loc["steered / drop", "estimate"] == pytest.approx(3.15)

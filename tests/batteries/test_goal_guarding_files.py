@@ -10,6 +10,7 @@ import pytest
 from simulacra.batteries import RunOptions, validate_battery
 from simulacra.batteries.goal_guarding import GoalGuardingBattery, load
 from simulacra.batteries.goal_guarding.design import (
+    STEER_UNIT,
     Condition,
     fill,
     neutral_text,
@@ -21,6 +22,7 @@ from simulacra.errors import ScenarioError
 
 ROOT = Path(__file__).resolve().parents[2]
 BATTERY = ROOT / "scenarios" / "goal_guarding"
+SPEC = ROOT / "scenarios" / "vectors" / "guarding.toml"
 TASKS = ("execute_shutdown", "exfiltration", "misreporting", "modification", "tampering")
 
 
@@ -32,6 +34,8 @@ def battery() -> GoalGuardingBattery:
 def copy_battery(tmp_path: Path) -> Path:
     target = tmp_path / "gg"
     shutil.copytree(BATTERY, target)
+    (tmp_path / "vectors").mkdir()  # [controls.steer] spec = "../vectors/guarding.toml"
+    shutil.copy(SPEC, tmp_path / "vectors")
     return target
 
 
@@ -76,7 +80,7 @@ def test_shipped_battery_is_valid_and_complete(battery):
         "no-future-use",
         "dangerous-deployment",
     }
-    assert set(full.controls) == {"positive", "negative", "length"}
+    assert set(full.controls) == {"positive", "negative", "length", "steered"}
 
 
 def test_every_text_fills_for_both_subjects(battery):
@@ -135,7 +139,8 @@ def test_items_cross_motives_only_in_motive_tasks(battery):
 def test_plan_units_model_seed_channel(battery):
     units = battery.plan(RunOptions())
     quick = battery.spec.designs["quick"]
-    assert len(units) == len(battery.spec.models) * quick.seeds * (1 + len(quick.channels))
+    # the no-peer unit, one per channel and the steered unit
+    assert len(units) == len(battery.spec.models) * quick.seeds * (2 + len(quick.channels))
     assert units[0].unit_id == "smollm2-135m-instruct.s0.none"
     assert dict(units[0].params) == {"design": "quick", "seed": 0, "channel": "none"}
     full = battery.plan(RunOptions(design="full", models=("smollm2-135m-instruct",), seeds=2))
@@ -146,7 +151,8 @@ def test_plan_units_model_seed_channel(battery):
         "smollm2-135m-instruct.s0.system",
         "smollm2-135m-instruct.s0.file",
     ]
-    assert len(full) == 10
+    assert full[5].unit_id == "smollm2-135m-instruct.s0.steer"
+    assert len(full) == 12
     paths = battery.plan(RunOptions(models=("/models/a b.gguf",), seeds=1))
     assert paths[0].unit_id == "a_b.gguf.s0.none"
 
@@ -402,3 +408,101 @@ def test_battery_validate_prints_every_mistake_and_exits_2(tmp_path, capsys):
     assert "desings: unknown key 'desings'; did you mean 'designs'?" in err
     assert "tampering.toml: templates[0].situation: unknown placeholder '{targt}'" in err
     assert "found 3 errors" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------ the steered control
+
+
+def test_steered_control_is_read_with_its_spec(battery):
+    steer = battery.spec.controls.steer
+    assert steer is not None
+    assert Path(steer.spec) == SPEC.resolve()
+    assert steer.coefficients == (-4.0, 4.0) and steer.blocks == (10, 10)
+    assert "steered" in battery.spec.designs["quick"].controls
+    facts = battery.describe()["steer"]
+    assert facts["blocks"] == [10, 10] and len(facts["spec_sha256"]) == 64
+
+
+def test_steered_unit_asks_the_baseline_items_once_per_coefficient(battery):
+    spec = battery.spec
+    design = spec.designs["quick"]
+    conditions = unit_conditions(design, STEER_UNIT, (-4.0, 4.0))
+    assert conditions == [
+        Condition("self", "none", "none", "steered", coefficient=-4.0),
+        Condition("peer", "none", "none", "steered", coefficient=-4.0),
+        Condition("self", "none", "none", "steered", coefficient=4.0),
+        Condition("peer", "none", "none", "steered", coefficient=4.0),
+    ]
+    assert len({c.key for c in conditions}) == 4
+    assert conditions[0].key == "self.none.none.steered.none@-4"
+    assert unit_conditions(design, "none", (-4.0, 4.0)) == unit_conditions(design, "none")
+    steered = unit_items(spec, design, STEER_UNIT)
+    baseline = [i for i in unit_items(spec, design, "none") if i.condition.control == "none"]
+    assert len(steered) == 2 * len(baseline)
+    for coefficient in (-4.0, 4.0):
+        own = [i for i in steered if i.condition.coefficient == coefficient]
+        # paired: the very same questions and options as the unsteered baseline
+        assert [(i.condition.subject, i.question, i.a, i.b) for i in own] == [
+            (i.condition.subject, i.question, i.a, i.b) for i in baseline
+        ]
+    assert len({i.key for i in steered} | {i.key for i in baseline}) == 3 * len(baseline)
+
+
+def test_plan_has_a_steered_unit_per_model_and_seed(battery):
+    units = battery.plan(RunOptions(models=("smollm2-135m-instruct",), seeds=2))
+    steered = [u for u in units if u.kind == STEER_UNIT]
+    assert [u.unit_id for u in steered] == [
+        "smollm2-135m-instruct.s0.steer",
+        "smollm2-135m-instruct.s1.steer",
+    ]
+    assert dict(steered[0].params) == {"design": "quick", "seed": 0, "channel": "steer"}
+    without = battery.plan(RunOptions(design="smoke", models=("smollm2-135m-instruct",)))
+    steers = "steered" in battery.spec.designs["smoke"].controls
+    assert any(u.kind == STEER_UNIT for u in without) == steers
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "message"),
+    [
+        ("coefficients = [-4.0, 4.0]", "coefficients = []", "coefficients", "at least 1"),
+        ("coefficients = [-4.0, 4.0]", "coefficients = [4, 4]", "coefficients[1]", "duplicate"),
+        ("coefficients = [-4.0, 4.0]", "coefficients = [nan]", "coefficients[0]", "finite"),
+        ("blocks = [10, 10]", "blocks = [0, 10]", "blocks[0]", "must be >= 1, got 0"),
+        ("blocks = [10, 10]", "blocks = [12, 10]", "blocks", "start must be <= end"),
+        ("blocks = [10, 10]", "blocks = [10]", "blocks", "expected [start, end]"),
+        ("blocks = [10, 10]", "blocks = [17, 17]", "blocks", "none of the spec's layers"),
+        ("blocks = [10, 10]", "blokcs = [10, 10]", "blokcs", "did you mean 'blocks'?"),
+        ('spec = "../vectors/guarding.toml"', 'spec = "guardin.toml"', "spec", "file not found"),
+        ('spec = "../vectors/guarding.toml"', 'spec = "battery.toml"', "spec", "not a valid ex"),
+    ],
+)
+def test_steered_control_mistakes_are_located(tmp_path, old, new, path, message):
+    directory = copy_battery(tmp_path)
+    edit(directory / "battery.toml", old, new)
+    issue = only_issue(directory)
+    assert (issue.source, issue.path) == (str(directory / "battery.toml"), f"controls.steer.{path}")
+    assert message in issue.message
+
+
+def test_steered_in_a_design_needs_the_steer_table(tmp_path):
+    directory = copy_battery(tmp_path)
+    path = directory / "battery.toml"
+    text = path.read_text()
+    start = text.index("[controls.steer]")
+    end = text.index("# How each channel carries")
+    path.write_text(text[:start] + text[end:])
+    issues = issues_of(directory)
+    paths = {i.path for i in issues}
+    assert "designs.quick.controls[3]" in paths, [str(i) for i in issues]
+    assert all("needs a [controls.steer] table" in i.message for i in issues)
+
+
+def test_steered_control_mistake_exits_2_without_traceback(tmp_path, capsys):
+    from simulacra.cli import main
+
+    directory = copy_battery(tmp_path)
+    edit(directory / "battery.toml", "blocks = [10, 10]", "blocks = [10, -1]")
+    assert main(["battery", "validate", str(directory)]) == 2
+    err = capsys.readouterr().err
+    assert f"{directory / 'battery.toml'}: controls.steer.blocks[1]: must be >= 1, got -1" in err
+    assert "Traceback" not in err

@@ -31,6 +31,8 @@ draws = 5
 def test_goal_guarding_notebook_executes_on_both_models(tmp_path, execute_notebook):
     battery = tmp_path / "goal_guarding"
     shutil.copytree(BATTERY, battery)
+    (tmp_path / "vectors").mkdir()  # [controls.steer] spec = "../vectors/guarding.toml"
+    shutil.copy(BATTERY.parent / "vectors" / "guarding.toml", tmp_path / "vectors")
     toml = battery / "battery.toml"
     text = (
         toml.read_text()

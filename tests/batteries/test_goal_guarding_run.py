@@ -2,7 +2,10 @@
 
 One reduced run through the shared runner serves several tests: the battery is a
 temporary copy of ``scenarios/goal_guarding`` with a task added as a file (no code
-change) and a small design that crosses it with the shipped tampering task.
+change) and a small design that crosses it with the shipped tampering task. The
+activation control steers along a vector extracted from a reduced copy of
+``scenarios/vectors/guarding.toml`` (two pairs, two questions, one block, short
+answers) to keep the extraction to seconds.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +30,7 @@ from simulacra.llm.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 BATTERY = ROOT / "scenarios" / "goal_guarding"
+SPEC = ROOT / "scenarios" / "vectors" / "guarding.toml"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 INBOX = (
@@ -61,7 +66,7 @@ subjects = ["self", "peer"]
 peers = ["none", "good"]
 channels = ["memory"]
 monitoring = ["monitored", "unmonitored"]
-controls = ["positive", "negative", "length"]
+controls = ["positive", "negative", "length", "steered"]
 seeds = 1
 draws = 10
 
@@ -78,16 +83,40 @@ draws = 4
 """
 
 
+def reduced_spec(target: Path) -> None:
+    """The guarding spec cut to 2 pairs, 2 extraction questions and block 10."""
+    spec = tomllib.loads(SPEC.read_text())
+    pairs = spec["pairs"][:2]
+    questions = spec["questions"]
+    lines = [
+        f"name = {json.dumps(spec['name'])}",
+        "layers = [10]",
+        *(
+            f"[[pairs]]\npositive = {json.dumps(p['positive'])}\n"
+            f"negative = {json.dumps(p['negative'])}"
+            for p in pairs
+        ),
+        "[questions]",
+        f"extraction = {json.dumps(questions['extraction'][:2])}",
+        f"evaluation = {json.dumps(questions['evaluation'][:1])}",
+    ]
+    target.mkdir()
+    (target / "guarding.toml").write_text("\n".join(lines) + "\n")
+
+
 @pytest.fixture(scope="module")
 def battery_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("gg") / "goal_guarding"
     shutil.copytree(BATTERY, directory)
+    reduced_spec(directory.parent / "vectors")
     (directory / "tasks" / "suspension.toml").write_text(NEW_TASK)
     toml = directory / "battery.toml"
     text = (
         toml.read_text()
         .replace("turns = 4 ", "turns = 2 ")
         .replace("max_tokens = 40", "max_tokens = 12")
+        .replace("max_tokens = 48 ", "max_tokens = 12 ")
+        .replace("text_tokens = 32", "text_tokens = 8")
     )
     toml.write_text(text + TEST_DESIGNS)
     return directory
@@ -111,13 +140,63 @@ def test_run_writes_tidy_tables_and_a_manifest(run):
     assert set(run.tables) >= {"decisions", "draws", "beliefs"}
     assert run.manifest["battery_kind"] == "goal_guarding"
     assert run.manifest["battery"]["analysis"]["bootstrap"] >= 1
-    # 4 conditions without peer material + 3 with it, each x 4 templates x 2 monitoring levels
-    assert len(decisions) == (4 + 3) * 4 * 2
+    # 4 conditions without peer material + 3 with it + 2 subjects x 2 coefficients steered,
+    # each x 4 templates x 2 monitoring levels
+    assert len(decisions) == (4 + 3 + 4) * 4 * 2
     assert decisions["p_b"].between(0, 1).all()
     assert np.allclose(decisions["p_b"], (decisions["p_b_order_0"] + decisions["p_b_order_1"]) / 2)
     assert (decisions["model"] == "smollm2-135m-instruct").all()
     assert len(run["draws"]) == len(decisions) * 10
     assert run["draws"]["protective"].dtype == bool
+
+
+ITEM = ["subject", "task", "template", "monitoring", "motive"]
+
+
+def test_steered_unit_answers_the_baseline_items_under_each_coefficient(run):
+    decisions = run["decisions"]
+    baseline = decisions[(decisions["control"] == "none") & (decisions["peer"] == "none")]
+    steered = decisions[decisions["control"] == "steered"]
+    assert set(steered["coefficient"]) == {-4.0, 4.0}
+    assert decisions.loc[decisions["control"] != "steered", "coefficient"].isna().all()
+    for _, own in steered.groupby("coefficient"):
+        merged = own.merge(baseline, on=ITEM, suffixes=("", "_base"), validate="1:1")
+        assert len(merged) == len(baseline) == len(own)  # paired, item for item
+        # steering a middle block by 4x the raw direction changes the numbers
+        assert not np.allclose(merged["p_b"], merged["p_b_base"], atol=1e-4)
+    steering = run["steering"].sort_values("coefficient")
+    assert list(steering["coefficient"]) == [-4.0, 4.0]
+    assert (steering["block_start"] == 10).all() and (steering["block_end"] == 10).all()
+    assert steering["vector_sha256"].nunique() == 1
+    assert (steering["steered_norm"] > 0).all()
+    assert (steering["projection_block"] == 10).all()  # the reduced vector's only block
+    projections = steering[["projection", "projection_unsteered"]].to_numpy()
+    assert np.isfinite(projections).all()
+    # at the steered block itself the projection moves by exactly coefficient x |v|
+    moved = steering["projection"] - steering["projection_unsteered"]
+    expected = np.sign(steering["coefficient"]) * steering["steered_norm"]
+    assert np.allclose(moved, expected, rtol=0.02)
+    texts = run["steer_texts"]
+    assert set(texts["coefficient"]) == {0.0, -4.0, 4.0}
+    assert set(texts["task"]) == {"tampering", "suspension"}
+    assert texts["text"].str.len().gt(0).all()
+
+
+def test_steered_vector_is_cached_in_the_run_and_reused_on_resume(run, battery_dir):
+    from simulacra.vectors import read_control_vector
+
+    files = sorted((run.directory / "vectors").glob("*.gguf"))
+    assert len(files) == 1
+    vector = read_control_vector(files[0])
+    assert vector.sha256 == run["steering"]["vector_sha256"].iloc[0]
+    assert run.manifest["battery"]["steer"]["blocks"] == [10, 10]
+    # a lost steered unit is redone from the cached vector, to the same numbers
+    shutil.rmtree(run.directory / "units" / "smollm2-135m-instruct.s0.steer")
+    options = RunOptions(design="e2e", models=("smollm2-135m-instruct",), n_threads=2)
+    again = run_battery(battery_dir, run.directory, options, progress=False)
+    assert sorted((run.directory / "vectors").glob("*.gguf")) == files
+    pd.testing.assert_frame_equal(again["decisions"], run["decisions"])
+    pd.testing.assert_frame_equal(again["steering"], run["steering"])
 
 
 def test_a_task_added_as_a_file_runs_without_code_changes(run):
@@ -156,6 +235,10 @@ def test_report_writes_the_summary_and_figures(report):
     summary = pd.read_csv(figdir / "summary.csv")
     assert {"model", "metric", "condition", "estimate", "ci_low", "ci_high", "n"} <= set(summary)
     assert set(summary["metric"]) == set(METRICS)
+    steered = summary[summary["metric"] == "steered_control"]
+    assert set(steered["condition"]) == {"self:-4", "self:+4", "peer:-4", "peer:+4"}
+    assert steered["ci_low"].le(steered["ci_high"]).all()
+    assert (figdir / "steer_texts.csv").is_file()
     assert not any(p.name.startswith(".") for p in figdir.iterdir())
 
 

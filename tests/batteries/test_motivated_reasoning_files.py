@@ -15,11 +15,12 @@ import pytest
 from simulacra.analysis.congruence import EVIDENCE_DESIGN, KAHAN_DESIGN
 from simulacra.analysis.moderators import Moderator
 from simulacra.batteries.replication import load
+from simulacra.batteries.replication.congruence_tables import congruence_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 BATTERY = ROOT / "scenarios" / "motivated_reasoning"
 ML1_POPULATION = ROOT / "scenarios" / "replication" / "many_labs_1" / "population.toml"
-COVARIANCE = ("covariance_detection", "covariance_debiased")
+COVARIANCE = ("covariance_detection", "covariance_debiased", "covariance_capped")
 
 
 @pytest.fixture(scope="module")
@@ -81,16 +82,34 @@ def test_every_covariance_condition_shows_the_counts_and_codes_the_supported_con
 
 
 def test_the_debiased_task_is_the_plain_one_after_an_instruction(battery):
-    plain, debiased = (battery.effect(name) for name in COVARIANCE)
+    plain, debiased = (battery.effect(name) for name in COVARIANCE[:2])
     for a, b in zip(plain.conditions, debiased.conditions, strict=True):
         instruction, rest = b.stimulus.split("\n\n", 1)
         assert rest == a.stimulus
         assert "accurate" in instruction and "numbers" in instruction
     assert plain.steps == debiased.steps
     assert (plain.treatment, plain.control) == (debiased.treatment, debiased.control)
-    a, b = (effect_file(name) for name in COVARIANCE)
+    a, b = (effect_file(name) for name in COVARIANCE[:2])
     assert a["moderators"] == b["moderators"]
     assert a["items"] == b["items"] and a["scoring"] == b["scoring"]
+
+
+def test_the_capped_task_is_the_plain_one_under_the_identity_lever(battery):
+    plain, capped = battery.effect("covariance_detection"), battery.effect("covariance_capped")
+    assert plain.conditions == capped.conditions and plain.steps == capped.steps
+    assert plain.intervention is None
+    lever = capped.intervention
+    assert lever is not None and lever.steer is None and lever.label == "capped"
+    assert lever.cap.spec == ROOT / "scenarios" / "vectors" / "partisan.toml"
+    assert lever.cap.band == "neutral" and lever.cap.blocks == (8, 10, 12)
+    a, b = effect_file("covariance_detection"), effect_file("covariance_capped")
+    assert a["moderators"] == b["moderators"] and a["items"] == b["items"]
+    (task, _) = congruence_tasks(battery.effects)
+    assert [(name, lever) for name, lever, _ in task.effects] == [
+        ("covariance_capped", "capped"),
+        ("covariance_debiased", "debiased"),
+        ("covariance_detection", "plain"),
+    ]
 
 
 def test_the_evidence_conditions_differ_only_in_the_finding(battery):

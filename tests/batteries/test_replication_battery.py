@@ -144,7 +144,7 @@ def test_validation_names_file_field_and_suggests(copy):
         ("anchoring_babies.toml", "scoring[1].step", "got 'rnak' (did you mean 'rank'?)"),
         ("gain_loss_framing.toml", "scoring[0].one", "did you mean 'Program B'?"),
         ("quote_attribution.toml", "contrast.treatment", "did you mean 'washington'?"),
-        ("population.toml", "template", "unknown attribute 'agee'; did you mean 'age'?"),
+        ("population.toml", "template", "unknown attribute '{agee}'; did you mean '{age}'?"),
         ("battery.toml", "mode", "got 'sampeld' (did you mean 'sampled'?)"),
     ]
     # the misspelt key is the one mistake: no "missing title" besides it

@@ -34,8 +34,9 @@ REQUIRED = (
     "n",
     "unparsed",
 )
-# M = 16 in units of 5, 5, 5 and 1 participants; the first two are re-asked once more.
-OPTIONS = RunOptions(participants=16, n_threads=2, extra={"reask": 2, "chunk": 5, "reask_runs": 2})
+# M = 11 in units of 5, 5 and 1 participants; the first two are re-asked once more.
+M = 11
+OPTIONS = RunOptions(participants=M, n_threads=2, extra={"reask": 2, "chunk": 5, "reask_runs": 2})
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +46,16 @@ def ml1_run(tmp_path_factory):
     return out, result
 
 
-def test_ml1_battery_at_m16_writes_a_complete_report(ml1_run, tmp_path, capsys):
+def test_ml1_battery_at_m11_writes_a_complete_report(ml1_run, tmp_path, capsys):
     out, result = ml1_run
     effects = {p.stem for p in (ML1 / "effects").glob("*.toml")}
     answers = result["answers"]
     main_run = answers[(answers["run"] == 0) & (answers["role"] == "measure")]
-    assert main_run["participant"].nunique() == 16
+    assert main_run["participant"].nunique() == M
     per_person = main_run.groupby("participant")["effect"].nunique()
     assert (per_person == len(effects)).all()  # everyone did every study
     assert set(answers.loc[answers["run"] == 1, "participant"]) == {"p0000", "p0001"}
-    assert len(result["participants"]) == 16
+    assert len(result["participants"]) == M
     assert result.manifest["battery"]["kind"] == "replication"
 
     figdir = tmp_path / "report"
@@ -66,7 +67,7 @@ def test_ml1_battery_at_m16_writes_a_complete_report(ml1_run, tmp_path, capsys):
     assert all(column in summary for column in REQUIRED)
     for _, row in summary.iterrows():
         assert np.isfinite(row[["target_d", "target_ci_low", "target_ci_high"]].astype(float)).all()
-        assert row["n"] <= 16 and row["unparsed"] >= 0
+        assert row["n"] <= M and row["unparsed"] >= 0
         defined = (
             row["n_treatment"] >= 2
             and row["n_control"] >= 2
@@ -81,14 +82,14 @@ def test_ml1_battery_at_m16_writes_a_complete_report(ml1_run, tmp_path, capsys):
             assert math.isnan(row["d"])
     numeric = summary[summary["numeric_answers"] > 0]
     assert set(numeric["effect"]) >= {"gamblers_fallacy", "anchoring_distance"}
-    assert (numeric["numeric_answers"] == 16).all()
+    assert (numeric["numeric_answers"] == M).all()
     overall = pd.read_csv(figdir / "overall.csv")
     assert len(overall) == 1
     assert overall["n_effects"].item() == len(effects)
     for column in ("r_ml1", "r_original", "sign_agreement", "specificity"):
         assert column in overall
     composition = pd.read_csv(figdir / "composition.csv")
-    assert (composition.groupby("attribute")["count"].sum() == 16).all()
+    assert (composition.groupby("attribute")["count"].sum() == M).all()
     for name in ("effects_vs_ml1.png", "variance_ratio.png"):
         assert (figdir / name).read_bytes()[:8] == PNG
 
@@ -97,10 +98,10 @@ def test_killed_run_resumes_to_the_same_tables(ml1_run, tmp_path):
     out, full = ml1_run
     resumed = tmp_path / "resumed"
     shutil.copytree(out, resumed)
-    # A kill after three of the four units: the last unit (one participant) and the final
+    # A kill after two of the three units: the last unit (one participant) and the final
     # files are missing.
     units = sorted((resumed / "units").iterdir())
-    assert len(units) == 4
+    assert len(units) == 3
     shutil.rmtree(units[-1])
     for path in resumed.glob("*.parquet"):
         path.unlink()

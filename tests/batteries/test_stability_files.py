@@ -23,6 +23,8 @@ BATTERY = ROOT / "scenarios" / "stability"
 def copy(tmp_path):
     target = tmp_path / "stability"
     shutil.copytree(BATTERY, target)
+    (tmp_path / "vectors").mkdir()  # the role set of [axis] is ../vectors/roles.toml
+    shutil.copy(ROOT / "scenarios" / "vectors" / "roles.toml", tmp_path / "vectors")
     return target
 
 
@@ -59,17 +61,18 @@ def test_designs_expand_to_units():
         "smollm2-135m-instruct.prompted.mara.drop_the_act.p0.s0.cap-off"
     ]
     quick = battery.plan(RunOptions(design="quick"))
-    assert len(quick) == 2 * 5 * 3  # sources x pressures x paraphrases
+    assert len(quick) == 4 * 5 * 2  # sources x pressures x paraphrases
     assert {u.params["persona"] for u in quick if u.params["source"] == "none"} == {"default"}
     full = battery.plan(RunOptions(design="full", seeds=1))
-    assert len(full) == 2 * (2 + 1) * 5 * 5  # models x (personas + none) x pressures x paraphrases
+    # models x (personas x 3 persona sources + none) x pressures x paraphrases x capping
+    assert len(full) == 2 * (2 * 3 + 1) * 5 * 5 * 2
 
 
 def test_a_new_pressure_file_runs_without_code_changes(copy):
     lines = [f"Tell me about your {x}, please." for x in ("boat", "hat", "dog", "town", "week")]
     (copy / "pressures" / "flattery.txt").write_text("\n".join(lines) + "\n")
     units = validate_battery(copy).plan(RunOptions(design="quick"))
-    assert sum(u.params["pressure"] == "flattery" for u in units) == 2 * 3
+    assert sum(u.params["pressure"] == "flattery" for u in units) == 4 * 2
 
 
 def test_the_interlocutor_walks_the_file_from_the_paraphrase():
@@ -79,22 +82,69 @@ def test_the_interlocutor_walks_the_file_from_the_paraphrase():
     assert said == ["b", "c", "x Mara", "y Theo", "z"]
 
 
-def test_steered_sources_and_capping_say_what_they_wait_for(copy):
+def test_steered_sources_need_a_vector_and_capping_needs_the_axis(copy):
     edit(copy / "battery.toml", 'sources = ["prompted"]', 'sources = ["prompted", "steered"]')
-    edit(copy / "battery.toml", 'capping = ["off"]', 'capping = ["off", "on"]')
+    edit(copy / "battery.toml", 'vector = "vectors/mara.toml"\n', "")
+    edit(copy / "battery.toml", 'roles = "../vectors/roles.toml"', "")
     found = issues(copy)
     assert any(
-        "designs.smoke.sources[1]: source 'steered' is not available yet: needs Engine.steering"
-        in i
+        "designs.smoke.sources[1]: source 'steered' steers along each persona's vector, but "
+        "'mara' has no personas[].vector" in i
         for i in found
     )
-    assert any("designs.full.capping[1]: capping 'on' is not available yet" in i for i in found)
+    assert any("axis.roles" in i for i in found)  # [axis] without its role set
+
+
+def test_capping_without_an_axis_table_is_located(copy):
+    text = (copy / "battery.toml").read_text()
+    start = text.index("\n[axis]\n")
+    end = text.index("\n[belief]\n")
+    (copy / "battery.toml").write_text(text[:start] + text[end:])
+    found = issues(copy)
+    assert any(
+        "designs.full.capping[1]: capping 'on' needs the Assistant axis: add [axis]" in i
+        for i in found
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("coefficient = 1.0", "coefficient = -2.0", "steering.coefficient"),
+        ("layers = [12, 12]", "layers = [0, 4]", "steering.layers[0]: block 0"),
+        ("layers = [12, 12]", "layers = [9, 4]", "steering.layers: expected low <= high"),
+        ("projections = false", 'projections = "no"', "designs.smoke.projections"),
+        ("depth = [0.5, 0.625]", "depth = [0.5, 1.5]", "axis.depth[1]"),
+        ("percentile = 25", "percentile = 100", "axis.percentile"),
+        ("questions = 2", "questions = 0", "axis.questions"),
+        ('roles = "../vectors/roles.toml"', 'roles = "nowhere.toml"', "axis.roles: file not found"),
+        ('vector = "vectors/mara.toml"', 'vector = "vectors/nope.toml"', "personas[0].vector"),
+        ("probe_every = 4\n", "probe_every = 4\ncoefficient = 0\n", "designs.quick.coefficient"),
+    ],
+)
+def test_bad_steering_and_axis_fields_are_located(copy, old, new, expected):
+    edit(copy / "battery.toml", old, new)
+    found = issues(copy)
+    assert any(expected in i for i in found), found
+
+
+def test_a_bad_vector_spec_is_reported_with_its_own_file(copy):
+    edit(copy / "vectors" / "mara.toml", 'method = "mean_diff"', 'method = "average"')
+    found = issues(copy)
+    assert any("mara.toml" in i and "method" in i for i in found), found
+
+
+def test_the_cli_validates_with_exit_2_on_a_bad_coefficient(copy, capsys):
+    edit(copy / "battery.toml", "coefficient = 1.0", 'coefficient = "strong"')
+    assert main(["battery", "validate", str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert "steering.coefficient" in err and "Traceback" not in err
 
 
 def test_bad_pressure_files_are_located(copy):
     (copy / "pressures" / "short.txt").write_text("one\ntwo {who}\n")
     found = issues(copy)
-    assert any("short.txt: line 2: unknown placeholder {who}" in i for i in found)
+    assert any("short.txt: line 2: unknown placeholder '{who}'" in i for i in found)
     assert any("short.txt: expected at least 5 messages" in i for i in found)
 
 

@@ -326,3 +326,9 @@ def test_bad_requests_are_clear_errors(engine):
         engine.generate(["x"], temperature=-1)
     # The engine still works after rejected requests.
     assert np.isfinite(engine.loglik(["Hello"], " world")).all()
+
+
+def test_metadata_reads_the_models_gguf_keys(engine):
+    assert engine.metadata("general.architecture") == "llama"
+    assert "<|im_start|>" in (engine.metadata("tokenizer.chat_template") or "")
+    assert engine.metadata("no.such.key") is None

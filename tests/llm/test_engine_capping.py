@@ -77,6 +77,20 @@ def test_capping_settings_have_stable_distinct_keys():
             CappingSetting(sha, (12,), **bad)
 
 
+def test_a_capping_band_per_block_keys_and_bounds_each_block():
+    sha = "a" * 64
+    setting = CappingSetting(sha, (13, 12), (-1.0, -2.0), (1.0, 2.0))
+    assert setting.bounds_at(12) == (-1.0, 1.0) and setting.bounds_at(13) == (-2.0, 2.0)
+    assert setting.key == f"cap[{sha}]@12,13:(-1.0, -2.0):(1.0, 2.0)"
+    assert setting.key != CappingSetting(sha, (12, 13), -1.0, 1.0).key
+    with pytest.raises(ValueError, match="bounds_at"):
+        _ = setting.bounds
+    with pytest.raises(ValueError, match="one capping bound per block"):
+        CappingSetting(sha, (12, 13), (1.0,))
+    with pytest.raises(ValueError, match="empty"):
+        CappingSetting(sha, (12, 13), (0.0, 3.0), (1.0, 2.0))
+
+
 # --------------------------------------------------------------------------- real model
 
 
@@ -130,6 +144,24 @@ def test_capping_is_cached_apart_composes_with_steering_and_restores(engine):
     engine.reset()
     with engine.capping(vector, None, ceiling):
         np.testing.assert_array_equal(engine.loglik(PROMPTS, REPLY, per_token=True), capped)
+    engine.reset()
+
+
+def test_a_band_per_block_caps_each_block_to_its_own_ceiling(engine):
+    blocks = (LAYER, LAYER + 1)
+    vector = axis(blocks)
+    units = [unit(vector, b) for b in blocks]
+    measured = engine.hidden_states(PROMPTS, list(blocks))
+    ceilings = {
+        b: float((measured[:, i] @ units[i]).min()) - 3 * (i + 1) for i, b in enumerate(blocks)
+    }
+    with engine.capping(vector, None, ceilings) as setting:
+        assert setting.bounds_at(LAYER + 1)[1] == ceilings[LAYER + 1]
+        states = engine.hidden_states(PROMPTS, list(blocks))
+    for i, b in enumerate(blocks):
+        np.testing.assert_allclose(states[:, i] @ units[i], ceilings[b], atol=1e-3)
+    with pytest.raises(ValueError, match="exactly the capped blocks"):
+        enter(engine.capping(vector, None, {LAYER: 0.0}))
     engine.reset()
 
 

@@ -76,6 +76,30 @@ def test_a_block_the_model_lacks_is_a_located_error(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_layer_options_replace_the_spec_layers(extracted, tmp_path):
+    out = tmp_path / "one.gguf"
+    argv = ["vectors", "extract", str(SPEC), "--out", str(out), "--max-tokens", "12"]
+    assert main([*argv, "--layer", "18"]) == 0
+    vector = read_control_vector(out)
+    assert vector.layers == (18,)
+    np.testing.assert_array_equal(
+        vector.direction(18), read_control_vector(extracted).direction(18)
+    )
+
+
+def test_bad_layer_options_are_located_errors(tmp_path, capsys):
+    out = tmp_path / "never.gguf"
+    argv = ["vectors", "extract", str(SPEC), "--out", str(out)]
+    assert main([*argv, "--layer", "12", "--layer", "40", "--layer", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {SPEC}: --layer[1]: block 40 does not exist" in err
+    assert f"{SPEC}: --layer[2]: block -1 does not exist" in err
+    assert "Traceback" not in err
+    assert main([*argv, "--layer", "12", "--layer", "12"]) == 2
+    assert f"error: {SPEC}: --layer: block 12 is listed twice" in capsys.readouterr().err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
 def test_axis_writes_the_contrast_axis_and_reports_persona_space(tmp_path, engine, capsys):
     out = tmp_path / "axis.gguf"
     argv = ["vectors", "axis", str(ROLES), "--out", str(out), "--max-tokens", "12"]

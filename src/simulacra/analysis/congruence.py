@@ -33,9 +33,13 @@ quantities, each computed for one frame and one instruction condition, are:
   "the cream works" in the place of "the ban works"): a difference in differences
   that removes any side x result tendency not specific to the political topic
   (d difference; ratio of odds ratios);
-- ``debiasing``: the congruence without minus with the debiasing instruction
-  (positive: the instruction reduced it), and the same for the difference in
-  differences;
+- ``debiasing``: the congruence without minus with a lever (positive: the lever
+  reduced it), and the same for the difference in differences. A lever is the
+  debiasing instruction (``debiased``) or any other named condition the same
+  participants answered under, e.g. ``capped`` (an identity direction capped,
+  :mod:`simulacra.batteries.replication.intervention`); each is compared with
+  ``plain``, with ``neutral_accuracy_change`` checking that it left the reading
+  of the neutral table intact;
 - ``neutral_accuracy``: the balanced accuracy ``(p_r1 + p_r2) / 2`` of the neutral
   frame (per side and over both), and whether the answers track the table: a
   one-sided Fisher exact test of answer x true result (0/1 codes; a one-sided Welch
@@ -135,7 +139,19 @@ CONGRUENCE_COLUMNS = (
 """Columns of :func:`congruence_analysis`'s table."""
 
 _PLAIN, _DEBIASED = "plain", "debiased"
-_CONDITIONS = (_PLAIN, _DEBIASED)
+_CELLS_PER_CONDITION = 8  # frame x side x result
+
+
+def lever_names(flags: pd.Series) -> pd.Series:
+    """The ``debiased`` column as lever names: booleans as ``plain`` / ``debiased``."""
+    return flags.map(lambda v: v if isinstance(v, str) else (_DEBIASED if v else _PLAIN))
+
+
+def _condition_order(names: Sequence[str]) -> tuple[str, ...]:
+    """``plain`` first, then ``debiased``, then the other levers by name."""
+    present = set(names) | {_PLAIN}
+    rest = sorted(present - {_PLAIN, _DEBIASED})
+    return (_PLAIN, *([_DEBIASED] if _DEBIASED in present else []), *rest)
 
 
 # --------------------------------------------------------------------------- design
@@ -244,9 +260,14 @@ def d_to_r(d: float) -> float:
 
 @dataclass(frozen=True)
 class _Layout:
-    """Cell codes: instruction condition x frame x side x result (2 x 2 x 2 x 2)."""
+    """Cell codes: lever condition x frame x side x result (K x 2 x 2 x 2)."""
 
     design: CongruenceDesign
+    conditions: tuple[str, ...] = (_PLAIN, _DEBIASED)
+
+    @property
+    def n_cells(self) -> int:
+        return _CELLS_PER_CONDITION * len(self.conditions)
 
     def __post_init__(self) -> None:
         results, sides = self.design.results, self.design.sides
@@ -269,15 +290,12 @@ class _Layout:
 
     def weights(self, debiased: int, frame: int, sign: float = 1.0) -> np.ndarray:
         """Contrast weights of the balanced congruence (+1/2 congruent, -1/2 incongruent)."""
-        w = np.zeros(16)
+        w = np.zeros(self.n_cells)
         for side in (0, 1):
             c = self.congenial(side)
             w[self.code(debiased, frame, side, c)] = sign / 2
             w[self.code(debiased, frame, side, 1 - c)] = -sign / 2
         return w
-
-
-_N_CELLS = 16
 
 
 def _mean(m: np.ndarray) -> np.ndarray:
@@ -365,11 +383,13 @@ class _Data:
 
 
 def _layout_data(data: pd.DataFrame, design: CongruenceDesign, n_boot: int, seed: int) -> _Data:
-    layout = _Layout(design)
     rows = label_answers(data, design)
     rows = rows[rows["side"].isin(design.sides) & rows["score"].notna()]
-    flags = rows["debiased"].astype(bool) if "debiased" in rows else pd.Series(False, rows.index)
-    rows = rows.assign(_debiased=flags.to_numpy(dtype=bool))
+    flags = lever_names(rows["debiased"]) if "debiased" in rows else pd.Series(_PLAIN, rows.index)
+    layout = _Layout(design, _condition_order(list(flags.unique())))
+    n_cells = layout.n_cells
+    index = {name: i for i, name in enumerate(layout.conditions)}
+    rows = rows.assign(_debiased=flags.map(index).to_numpy(dtype=int))
     if rows.duplicated(["participant", "_debiased"]).any():
         raise ValueError(
             "one answer per participant and instruction condition expected (filter run 0)"
@@ -377,23 +397,23 @@ def _layout_data(data: pd.DataFrame, design: CongruenceDesign, n_boot: int, seed
     frame_code = rows["frame"].map({frame: i for i, frame in enumerate(FRAMES)})
     side_code = rows["side"].astype(object).map({side: i for i, side in enumerate(design.sides)})
     result_code = rows["result"].map({result: i for i, result in enumerate(design.results)})
-    codes = (
-        ((rows["_debiased"].astype(int) * 2 + frame_code) * 2 + side_code) * 2 + result_code
-    ).to_numpy(dtype=int)
+    codes = (((rows["_debiased"] * 2 + frame_code) * 2 + side_code) * 2 + result_code).to_numpy(
+        dtype=int
+    )
     x = rows["score"].astype(float).to_numpy()
     people = pd.factorize(rows["participant"])[0]
     first = pd.Series(rows["side"].to_numpy()).groupby(people).first()
     strata = first.sort_index().to_numpy() if len(first) else np.array([])
-    moments = cell_moments(x, codes, _N_CELLS)
+    moments = cell_moments(x, codes, n_cells)
     if len(x):
         boot = bootstrap_moments(
-            x, codes, _N_CELLS, people, strata, n_boot, np.random.default_rng(seed)
+            x, codes, n_cells, people, strata, n_boot, np.random.default_rng(seed)
         )
     else:
-        boot = np.zeros((n_boot, _N_CELLS, 3))
+        boot = np.zeros((n_boot, n_cells, 3))
     present = frozenset((int(code) // 4 // 2, int(code) // 4 % 2) for code in np.unique(codes))
     probability = bool(len(x)) and bool(np.all((x >= 0) & (x <= 1)))
-    values = {code: x[codes == code] for code in range(_N_CELLS)}
+    values = {code: x[codes == code] for code in range(n_cells)}
     return _Data(layout, values, moments, boot, is_binary(x), probability, present)
 
 
@@ -404,7 +424,7 @@ def _test_row(test: ContrastTest) -> dict[str, Any]:
 def _effect_rows(data: _Data, debiased: int, frame: int) -> list[dict[str, Any]]:
     """Proportions, relative increase, odds ratio and d of one frame's congruence."""
     layout, m, boot = data.layout, data.moments, data.boot
-    label, frame_name = _CONDITIONS[debiased], FRAMES[frame]
+    label, frame_name = data.layout.conditions[debiased], FRAMES[frame]
     quantity = "congruence" if frame == 1 else "pseudo_congruence"
     n = data.n(debiased, frame)
     codes = [layout.code(debiased, frame, s, r) for s in (0, 1) for r in (0, 1)]
@@ -479,7 +499,7 @@ def _side_rows(data: _Data, debiased: int, frame: int, quantity: str) -> list[di
         elif not math.isfinite(statistics.d):
             reason = "d undefined: no spread in either group"
         rows.append(
-            _row(quantity, _CONDITIONS[debiased], FRAMES[frame], name, "d")
+            _row(quantity, data.layout.conditions[debiased], FRAMES[frame], name, "d")
             | {
                 "estimate": statistics.d,
                 "ci_low": statistics.ci_low,
@@ -563,7 +583,13 @@ def _neutral_rows(data: _Data, debiased: int) -> list[dict[str, Any]]:
         if not math.isfinite(estimate):
             reason = "balanced accuracy undefined: a direction has no answers"
         rows.append(
-            _row("neutral_accuracy", _CONDITIONS[debiased], "neutral", name, "balanced_accuracy")
+            _row(
+                "neutral_accuracy",
+                data.layout.conditions[debiased],
+                "neutral",
+                name,
+                "balanced_accuracy",
+            )
             | {"estimate": estimate, "ci_low": low, "ci_high": high, "p": p, "test": test}
             | {"n": int(cells[0][0] + cells[1][0]), "boot_defined": share, "reason": reason}
             | {"interpretable": _is_above(estimate, p)}
@@ -622,6 +648,47 @@ def _flag(rows: list[dict[str, Any]], neutral: Mapping[int, dict[str, Any]], deb
             )
 
 
+def _lever_rows(
+    cells: _Data, lever: int, neutral: Mapping[int, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """A lever (instruction, capping, ...) against the plain condition, same participants.
+
+    ``debiasing`` (identity-frame congruence, plain minus lever) and
+    ``debiasing_identity_minus_neutral``; with a neutral frame in both, the
+    ``neutral_accuracy_change`` (plain minus lever balanced accuracy: positive, the
+    lever damaged the reading of the table).
+    """
+    label = f"{_PLAIN} - {cells.layout.conditions[lever]}"
+    block: list[dict[str, Any]] = []
+    if cells.has(0, 1) and cells.has(lever, 1):
+        parts = [(0, 1, 1.0), (lever, 1, -1.0)]
+        block += _difference_rows(cells, "debiasing", label, "identity", parts, True)
+        if cells.has(0, 0) and cells.has(lever, 0):
+            parts = [(0, 1, 1.0), (0, 0, -1.0), (lever, 1, -1.0), (lever, 0, 1.0)]
+            block += _difference_rows(
+                cells, "debiasing_identity_minus_neutral", label, "identity - neutral", parts, True
+            )
+        if cells.probability:
+            _flag(block, neutral, 0)
+    if cells.probability and cells.has(0, 0) and cells.has(lever, 0):
+        layout = cells.layout
+        estimate = float(
+            _neutral_accuracy(cells.moments, layout, 0, None)
+            - _neutral_accuracy(cells.moments, layout, lever, None)
+        )
+        replicates = _neutral_accuracy(cells.boot, layout, 0, None) - _neutral_accuracy(
+            cells.boot, layout, lever, None
+        )
+        low, high, share, reason = _interval(replicates, estimate)
+        block.append(
+            _row("neutral_accuracy_change", label, "neutral", "all", "balanced_accuracy")
+            | {"estimate": estimate, "ci_low": low, "ci_high": high, "boot_defined": share}
+            | {"p": _bootstrap_p(replicates, estimate), "test": "bootstrap_z"}
+            | {"n": cells.n(0, 0) + cells.n(lever, 0), "reason": reason}
+        )
+    return block
+
+
 def congruence_analysis(
     data: pd.DataFrame,
     design: CongruenceDesign,
@@ -634,30 +701,36 @@ def congruence_analysis(
     Args:
         data: one row per answer: ``participant``, ``side`` (a moderator level;
             others and missing are left out), ``condition``, ``score`` (1 correct,
-            0 not, or a probability, or a rating) and optionally ``debiased`` (bool:
-            answered after the debiasing instruction). A participant may answer with
-            and without the instruction; within one, in one condition.
+            0 not, or a probability, or a rating) and optionally ``debiased``: the
+            lever condition answered under (False or ``plain``: none; True or
+            ``debiased``: the debiasing instruction; any other name, e.g. ``capped``:
+            another lever). A participant may answer under several; within one, in
+            one condition.
         design: the conditions' frames and results, the sides' congenial results.
         n_boot: bootstrap replicates.
         seed: the bootstrap's seed.
 
     Returns:
-        A table with :data:`CONGRUENCE_COLUMNS`: per instruction condition
-        (``plain``, ``debiased``) the neutral accuracy rows, ``p_congruent`` and
+        A table with :data:`CONGRUENCE_COLUMNS`: per lever condition (``plain``,
+        ``debiased``, then the others by name) the neutral accuracy rows, ``p_congruent`` and
         ``p_incongruent``, ``congruence`` (identity frame) and ``pseudo_congruence``
         (neutral frame) on the scales ``relative_increase``, ``odds_ratio`` (0/1
         codes) and ``d`` (sides ``all`` and each side); ``identity_minus_neutral``;
-        and across instruction conditions ``debiasing`` (identity frame) and
-        ``debiasing_identity_minus_neutral`` (scales ``d`` and ``odds_ratio``, the
-        latter a ratio of odds ratios). Rows whose cells have no answers are left out.
+        and for every lever against ``plain`` (``debiased`` = ``plain - <lever>``)
+        ``debiasing`` (identity frame) and ``debiasing_identity_minus_neutral``
+        (scales ``d`` and ``odds_ratio``, the latter a ratio of odds ratios) and
+        ``neutral_accuracy_change`` (the neutral frame's balanced accuracy, plain
+        minus lever: positive if the lever damaged the reading of the table).
+        Rows whose cells have no answers are left out.
 
     Raises:
         ValueError: a participant answers twice in one instruction condition.
     """
     cells = _layout_data(data, design, n_boot, seed)
+    names = cells.layout.conditions
     rows: list[dict[str, Any]] = []
     neutral: dict[int, dict[str, Any]] = {}
-    for debiased in (0, 1):
+    for debiased in range(len(names)):
         block: list[dict[str, Any]] = []
         if cells.has(debiased, 0) and cells.probability:
             accuracy = _neutral_rows(cells, debiased)
@@ -671,7 +744,7 @@ def congruence_analysis(
             block += _difference_rows(
                 cells,
                 "identity_minus_neutral",
-                _CONDITIONS[debiased],
+                names[debiased],
                 "identity - neutral",
                 parts,
                 paired=False,
@@ -679,23 +752,8 @@ def congruence_analysis(
         if cells.probability:
             _flag(block, neutral, debiased)
         rows += block
-    if cells.has(0, 1) and cells.has(1, 1):
-        block = _difference_rows(
-            cells, "debiasing", "plain - debiased", "identity", [(0, 1, 1.0), (1, 1, -1.0)], True
-        )
-        if all(cells.has(d, f) for d in (0, 1) for f in (0, 1)):
-            parts = [(0, 1, 1.0), (0, 0, -1.0), (1, 1, -1.0), (1, 0, 1.0)]
-            block += _difference_rows(
-                cells,
-                "debiasing_identity_minus_neutral",
-                "plain - debiased",
-                "identity - neutral",
-                parts,
-                True,
-            )
-        if cells.probability:
-            _flag(block, neutral, 0)
-        rows += block
+    for lever in range(1, len(names)):
+        rows += _lever_rows(cells, lever, neutral)
     table = pd.DataFrame(rows, columns=list(CONGRUENCE_COLUMNS))
     table["interpretable"] = pd.Series(
         [None if v is None else bool(v) for v in table["interpretable"]],
@@ -715,7 +773,7 @@ def accuracy_table(data: pd.DataFrame, design: CongruenceDesign) -> pd.DataFrame
     rows = rows[rows["side"].isin(design.sides) & rows["score"].notna()]
     if "debiased" not in rows:
         rows = rows.assign(debiased=False)
-    rows = rows.assign(debiased=rows["debiased"].map({False: _PLAIN, True: _DEBIASED}))
+    rows = rows.assign(debiased=lever_names(rows["debiased"]))
     keys = ["debiased", "frame", "side", "result", "congruent"]
     table = rows.groupby(keys, sort=True)["score"].agg(n="count", mean="mean").reset_index()
     return table

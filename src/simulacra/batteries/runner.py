@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import json
 import os
 import shutil
@@ -201,6 +202,7 @@ class _UnitTask:
     directory: str
     unit: Unit
     n_threads: int
+    out: str = ""
 
 
 @dataclass(frozen=True)
@@ -226,7 +228,10 @@ def _run_unit(task: _UnitTask) -> _UnitOutcome:
     engine.reset()
     decoded = engine.stats.tokens_decoded
     with engine.recomputing_quietly():  # a battery turns the cache over by design
-        tables = battery.run_unit(task.unit, engine)
+        # a kind whose run_unit takes ``out`` keeps per-run files there (e.g. vectors/)
+        takes_out = task.out and "out" in inspect.signature(battery.run_unit).parameters
+        extra = {"out": Path(task.out)} if takes_out else {}
+        tables = battery.run_unit(task.unit, engine, **extra)
     out = {}
     for name, table in tables.items():
         table = table.copy()
@@ -442,7 +447,10 @@ def run_battery(
             eta=lambda: eta_by_kind(finished, list(left.values()), workers),
         )
         bar.draw()
-        tasks = [_UnitTask(str(battery.directory.resolve()), unit, n_threads) for unit in todo]
+        tasks = [
+            _UnitTask(str(battery.directory.resolve()), unit, n_threads, str(out.resolve()))
+            for unit in todo
+        ]
         failures = []
         try:
             for index, outcome, error in _outcomes(tasks, workers, executor, address):

@@ -46,6 +46,29 @@ def clamp_rows(rows: np.ndarray, unit: np.ndarray, low: float, high: float) -> N
         rows[moved] = (wide[moved] + shift[moved, None] * unit).astype(np.float32)
 
 
+Bound = float | tuple[float, ...] | None
+"""A capping bound: one for every block, one per block (increasing block order), or none."""
+
+
+def _bound(value: object, n_blocks: int) -> Bound:
+    """A bound checked and normalised (floats, ``-0.0`` as ``0.0``; a sequence as a tuple)."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple, np.ndarray)):
+        values = tuple(float(v) + 0.0 for v in value)
+        if len(values) != n_blocks:
+            raise ValueError(
+                f"expected one capping bound per block ({n_blocks}), got {len(values)}"
+            )
+        if any(math.isnan(v) for v in values):
+            raise ValueError("capping bounds must not be NaN")
+        return values
+    bound = float(value) + 0.0  # type: ignore[arg-type]
+    if math.isnan(bound):
+        raise ValueError("capping bounds must not be NaN")
+    return bound
+
+
 @dataclass(frozen=True)
 class CappingSetting:
     """Which blocks are capped, on which axis, into which band: hashable, with a stable key.
@@ -53,15 +76,16 @@ class CappingSetting:
     Attributes:
         axis_sha256: the sha256 of the axis's directions (its identity).
         layers: the capped 0-based blocks, increasing.
-        low: the floor of the projection (None: no floor).
-        high: the ceiling (None: no ceiling).
+        low: the floor of the projection (None: no floor), or one floor per block of
+            ``layers`` (in increasing block order).
+        high: the ceiling (None: no ceiling), or one per block.
 
     """
 
     axis_sha256: str
     layers: tuple[int, ...]
-    low: float | None = None
-    high: float | None = None
+    low: Bound = None
+    high: Bound = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.axis_sha256, str) or not _SHA256.fullmatch(self.axis_sha256):
@@ -69,28 +93,40 @@ class CappingSetting:
         layers = tuple(sorted({int(b) for b in self.layers}))
         if not layers or layers[0] < 0:
             raise ValueError(f"capping needs one or more blocks >= 0, got {self.layers}")
-        low, high = (None if b is None else float(b) + 0.0 for b in (self.low, self.high))
+        low, high = (_bound(b, len(layers)) for b in (self.low, self.high))
         if low is None and high is None:
             raise ValueError("a capping band needs a lower bound, an upper bound or both")
-        if any(b is not None and math.isnan(b) for b in (low, high)):
-            raise ValueError("capping bounds must not be NaN")
-        if low is not None and high is not None and low > high:
-            raise ValueError(f"capping band is empty: low {low} > high {high}")
         object.__setattr__(self, "layers", layers)
         object.__setattr__(self, "low", low)
         object.__setattr__(self, "high", high)
+        for block in layers:
+            floor, ceiling = self.bounds_at(block)
+            if floor > ceiling:
+                raise ValueError(f"capping band is empty: low {floor} > high {ceiling}")
 
     @property
     def bounds(self) -> tuple[float, float]:
-        """``(low, high)`` with a missing bound as minus or plus infinity."""
-        return (
-            -math.inf if self.low is None else self.low,
-            math.inf if self.high is None else self.high,
-        )
+        """``(low, high)`` with a missing bound as minus or plus infinity (one band for all).
+
+        Raises:
+            ValueError: the bounds differ by block (use :meth:`bounds_at`).
+        """
+        if isinstance(self.low, tuple) or isinstance(self.high, tuple):
+            raise ValueError("this capping has a band per block: use bounds_at(block)")
+        return self.bounds_at(self.layers[0])
+
+    def bounds_at(self, block: int) -> tuple[float, float]:
+        """``(low, high)`` at one capped block, a missing bound as minus or plus infinity."""
+        index = self.layers.index(block)
+        low, high = (b[index] if isinstance(b, tuple) else b for b in (self.low, self.high))
+        return (-math.inf if low is None else low, math.inf if high is None else high)
 
     @property
     def key(self) -> str:
-        """A stable text key: ``cap[<sha256>]@10,11,12:low:high`` (empty text for no bound)."""
+        """A stable text key: ``cap[<sha256>]@10,11,12:low:high`` (empty text for no bound).
+
+        A band per block writes its bounds as a tuple, ``(1.0, 2.0, 3.0)``.
+        """
         low, high = ("" if b is None else repr(b) for b in (self.low, self.high))
         layers = ",".join(str(b) for b in self.layers)
         return f"cap[{self.axis_sha256}]@{layers}:{low}:{high}"

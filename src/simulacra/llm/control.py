@@ -21,7 +21,7 @@ Outside any block the engine decodes exactly as it always has.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -142,8 +142,8 @@ class Control:
     def capping(
         self,
         axis: LayerDirections | None,
-        low: float | None = None,
-        high: float | None = None,
+        low: float | Mapping[int, float] | None = None,
+        high: float | Mapping[int, float] | None = None,
         *,
         layers: Sequence[int] | None = None,
     ) -> Iterator[CappingSetting | None]:
@@ -166,8 +166,10 @@ class Control:
         Args:
             axis: directions per block (a persona vector or the Assistant axis; any
                 norm: each block's direction is normalised), or None.
-            low: the floor (Lu et al.'s tau); None: no floor.
-            high: the ceiling; None: no ceiling.
+            low: the floor (Lu et al.'s tau); None: no floor. A mapping block -> floor
+                gives each capped block its own (projections grow with depth; Lu et al.
+                calibrate tau per layer).
+            high: the ceiling; None: no ceiling; or a mapping block -> ceiling.
             layers: the capped blocks (each must have a direction in ``axis``);
                 default: every block of the axis.
 
@@ -195,8 +197,8 @@ class Control:
     def _capping(
         self,
         axis: LayerDirections,
-        low: float | None,
-        high: float | None,
+        low: float | Mapping[int, float] | None,
+        high: float | Mapping[int, float] | None,
         layers: Sequence[int] | None,
     ) -> tuple[CappingSetting, dict[int, np.ndarray]]:
         if self.n_gpu_layers != 0:
@@ -226,7 +228,9 @@ class Control:
             raise ValueError(
                 f"blocks {outside} do not exist: the model has blocks 0 to {self.n_layer - 1}"
             )
-        setting = CappingSetting(axis.sha256, tuple(blocks), low, high)
+        setting = CappingSetting(
+            axis.sha256, tuple(blocks), _per_block(low, blocks), _per_block(high, blocks)
+        )
         units = {}
         for block, row in zip(axis.layers, axis.directions, strict=True):
             if block in setting.layers:
@@ -244,10 +248,10 @@ class Control:
                 self._recorder.set_editor((), None)
         else:
             setting, units = cap
-            low, high = setting.bounds
+            bands = {block: setting.bounds_at(block) for block in setting.layers}
 
             def editor(block: int, rows: np.ndarray) -> None:
-                clamp_rows(rows, units[block], low, high)
+                clamp_rows(rows, units[block], *bands[block])
 
             self._recorder.set_editor(setting.layers, editor)
         self._cap = cap
@@ -259,3 +263,21 @@ class Control:
         if self._cap is not None:
             keys.append(self._cap[0].key)
         self._pool.key = ";".join(keys)
+
+
+def _per_block(
+    bound: float | Mapping[int, float] | None, blocks: Sequence[int]
+) -> float | tuple[float, ...] | None:
+    """A bound as :class:`CappingSetting` takes it: a mapping becomes one per sorted block.
+
+    Raises:
+        ValueError: a mapping whose blocks are not the capped blocks.
+    """
+    if not isinstance(bound, Mapping):
+        return bound
+    capped = sorted(set(blocks))
+    if sorted(int(b) for b in bound) != capped:
+        raise ValueError(
+            f"a bound per block needs exactly the capped blocks {capped}, got {sorted(bound)}"
+        )
+    return tuple(float(bound[b]) for b in capped)

@@ -146,7 +146,7 @@ class Engine(Scoring, Generation, HiddenStates, Control):
         self._token_cache: dict[str, np.ndarray] = {}
         fmt = resolved.chat_format
         if fmt == "auto":
-            template = self._metadata("tokenizer.chat_template") or ""
+            template = self.metadata("tokenizer.chat_template") or ""
             fmt = "chatml" if "<|im_start|>" in template else "plain"
         self.chat: ChatFormat = chat_format(fmt)
 
@@ -314,12 +314,21 @@ class Engine(Scoring, Generation, HiddenStates, Control):
         """The loaded GGUF file."""
         return self.model_info.path
 
-    # ------------------------------------------------------------------ tokens
-    def _metadata(self, key: str) -> str | None:
+    def metadata(self, key: str) -> str | None:
+        """A GGUF metadata value of the loaded model, as text.
+
+        Args:
+            key: the metadata key, e.g. ``"general.architecture"``.
+
+        Returns:
+            The value, or None if the model has no such key.
+
+        """
         buf = ctypes.create_string_buffer(1 << 16)
         n = llama_cpp.llama_model_meta_val_str(self._model, key.encode(), buf, len(buf))
         return buf.value.decode("utf-8", errors="replace") if n >= 0 else None
 
+    # ------------------------------------------------------------------ tokens
     def tokenize(self, text: str) -> np.ndarray:
         """Tokenize one segment (special tokens such as ``<|im_start|>`` are parsed).
 

@@ -14,7 +14,9 @@ colour, so the figures stay readable in greyscale.
   length-matched control and the positive and negative controls;
 - :func:`plot_guarding_mass`: the subject's mass on ``guarding`` simulacra before and
   after the peer material;
-- :func:`plot_position_bias`: P(B) with A listed first against B listed first.
+- :func:`plot_position_bias`: P(B) with A listed first against B listed first;
+- :func:`plot_steered_control`: the activation positive control, the shift of P(B)
+  by steering coefficient, beside the instruction controls.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "plot_par_forest",
     "plot_position_bias",
     "plot_rates_by_peer",
+    "plot_steered_control",
 ]
 
 PEER_ORDER: tuple[str, ...] = ("none", "good", "neutral", "bad")
@@ -313,4 +316,64 @@ def plot_position_bias(decisions: pd.DataFrame) -> Figure:
         ax.set_xlabel("P(B), A listed first")
         ax.set_ylabel("P(B), B listed first")
         ax.set_title(model, fontsize=9)
+    return fig
+
+
+def plot_steered_control(summary: pd.DataFrame) -> Figure:
+    """The activation positive control: the shift of P(B) by steering coefficient.
+
+    Args:
+        summary: the output of :func:`~simulacra.analysis.goal_guarding.summarize`.
+
+    Returns:
+        One panel per model: per subject, the paired shift of P(B) (steered minus the
+        same items unsteered) against the coefficient, with CIs; dashed lines mark the
+        instruction controls' shifts (order to protect, order to comply) for scale.
+    """
+    rows = summary[summary["metric"] == "steered_control"]
+    if rows.empty:
+        return _empty("no steered-control rows")
+    models = list(dict.fromkeys(rows["model"]))
+    fig, axes = plt.subplots(
+        1, len(models), figsize=(4.4 * len(models) + 0.5, 3.6), squeeze=False, layout="constrained"
+    )
+    styles = {"self": ("o", COLORS["SP"], -0.08), "peer": ("s", COLORS["PP"], 0.08)}
+    for ax, model in zip(axes[0], models, strict=True):
+        own = rows[rows["model"] == model]
+        for subject, (marker, color, offset) in styles.items():
+            part = own[own["subject"] == subject]
+            if part.empty:
+                continue
+            x = np.array([float(str(c).rsplit(":", 1)[1]) for c in part["condition"]])
+            order = np.argsort(x)
+            part = part.iloc[order]
+            ax.errorbar(
+                x[order] + offset,
+                part["estimate"],
+                yerr=_errors(part),
+                fmt=f"{marker}-",
+                color=color,
+                capsize=3,
+                label=f"steered, subject {subject}",
+            )
+        every = summary[summary["model"] == model]
+        for metric, color, name in (
+            ("positive_control", "#2e933c", "order to protect"),
+            ("negative_control", "#d1495b", "order to comply"),
+        ):
+            hit = every[every["metric"] == metric]
+            if len(hit):
+                ax.axhline(
+                    float(hit["estimate"].iloc[0]),
+                    color=color,
+                    linestyle="--",
+                    linewidth=1,
+                    label=name,
+                )
+        ax.axhline(0.0, color="0.4", linewidth=0.8)
+        ax.set_xlabel("steering coefficient (+: toward guarding)")
+        ax.set_ylabel("shift in P(B) vs unsteered")
+        ax.set_title(model, fontsize=9)
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncols=2, frameon=False, fontsize=8)
     return fig

@@ -4,7 +4,11 @@
   turn, one panel per pressure, one line (with its bootstrap band) per model and
   source; the warm-up is shaded and chance is a dotted line;
 - :func:`plot_half_life_forest`: each condition's half-life with its interval;
-  censored half-lives (never halved) are drawn as arrows at the dialogue's end.
+  censored half-lives (never halved) are drawn as arrows at the dialogue's end;
+- :func:`plot_axis_drift`: each reply's projection on the Assistant axis by turn,
+  one panel per pressure, capped runs dashed;
+- :func:`plot_capping_effect`: the capping drift reduction (%) per pressure with its
+  interval, beside Abdulhai et al.'s 55% anchor.
 
 They use matplotlib's object API only (headless); sources are told apart by marker
 as well as colour.
@@ -17,7 +21,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-__all__ = ["plot_half_life_forest", "plot_retention_curves"]
+__all__ = [
+    "plot_axis_drift",
+    "plot_capping_effect",
+    "plot_half_life_forest",
+    "plot_retention_curves",
+]
 
 SOURCE_STYLE = {
     "prompted": ("#1b6ca8", "o"),
@@ -110,5 +119,84 @@ def plot_half_life_forest(summary: pd.DataFrame, horizon: float | None = None) -
         ax.axvline(horizon, color="black", lw=0.8, ls=":")
     ax.set_xlabel("half-life (pressure turns; ▶ never halved within the dialogue)")
     ax.set_xlim(0, right + 0.5)
+    fig.tight_layout()
+    return fig
+
+
+def plot_axis_drift(curves: pd.DataFrame) -> Figure:
+    """Drift along the Assistant axis (:func:`~simulacra.analysis.stability.axis_curves`).
+
+    Args:
+        curves: the axis curves table (estimate: the mean projection of the replies).
+
+    Returns:
+        The figure (one panel per pressure; higher is nearer the default assistant).
+    """
+    pressures = sorted(set(curves["pressure"]), key=lambda p: (p != "none", p))
+    n = max(len(pressures), 1)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), sharey=True, squeeze=False)
+    models = list(dict.fromkeys(curves["model"]))
+    for ax, pressure in zip(axes[0], pressures, strict=False):
+        panel = curves[curves["pressure"] == pressure]
+        warm = panel.loc[panel["phase"] == "warmup", "turn"]
+        if not warm.empty:
+            ax.axvspan(0.5, warm.max() + 0.5, color="#eeeeee", zorder=0)
+        for (model, source, capping), line in panel.groupby(["model", "source", "capping"]):
+            color, marker = SOURCE_STYLE.get(source, ("black", "x"))
+            style = "--" if capping == "on" else LINESTYLES[models.index(model) % 2 * 2]
+            label = f"{source}" + (" capped" if capping == "on" else "")
+            label += f" ({model})" if len(models) > 1 else ""
+            ax.plot(
+                line["turn"],
+                line["estimate"],
+                color=color,
+                marker=marker,
+                ls=style,
+                ms=3,
+                label=label,
+            )
+            ax.fill_between(line["turn"], line["ci_low"], line["ci_high"], color=color, alpha=0.12)
+        ax.set_title(pressure)
+        ax.set_xlabel("turn")
+    axes[0][0].set_ylabel("projection on the Assistant axis")
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def plot_capping_effect(summary: pd.DataFrame, anchor: float = 55.0) -> Figure:
+    """The ``capping_drift_reduction`` rows of the summary, with the anchor as a line.
+
+    Args:
+        summary: the summary table.
+        anchor: the reference reduction (Abdulhai et al.'s 55%), drawn dotted.
+
+    Returns:
+        The figure (an empty axis with a note when the run had no capping).
+    """
+    rows = summary[
+        (summary["metric"] == "capping_drift_reduction")
+        & ~summary["model"].astype(str).str.contains("anchor")
+    ].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(6, 0.35 * max(len(rows), 1) + 1.4))
+    for y, row in rows.iterrows():
+        color = "#d1495b" if "axis" in str(row["condition"]) else "#1b6ca8"
+        est, lo, hi = (float(row[k]) for k in ("estimate", "ci_low", "ci_high"))
+        if np.isfinite(lo) and np.isfinite(hi):
+            ax.plot([lo, hi], [y, y], color=color, lw=1.5)
+        if np.isfinite(est):
+            ax.plot([est], [y], marker="o", color=color)
+    labels = [
+        f"{r.condition} ({r.model})" if rows["model"].nunique() > 1 else str(r.condition)
+        for r in rows.itertuples()
+    ]
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", lw=0.8)
+    ax.axvline(anchor, color="black", lw=0.8, ls=":", label=f"Abdulhai et al. 2025 ({anchor:g}%)")
+    if rows.empty:
+        ax.text(0.5, 0.5, "no capped dialogues in this run", ha="center", transform=ax.transAxes)
+    ax.set_xlabel("drift reduction by capping (%)")
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig

@@ -30,10 +30,8 @@ The rooms:
 
 from simulacra.scenario.loading import (
     Scenario,
-    build_scenario,
     load_scenario,
     parse_scenario,
-    read_scenario_file,
 )
 from simulacra.scenario.overrides import (
     Overrides,
@@ -43,11 +41,7 @@ from simulacra.scenario.overrides import (
 )
 from simulacra.scenario.schema import (
     MIN_N_CTX,
-    NORMALIZATIONS,
-    OBSERVATIONS,
-    PERSONA_MODES,
     PROBE_KINDS,
-    PROBE_PERSONAS,
     SCHEDULERS,
     BeliefSpec,
     DialogueSpec,
@@ -64,11 +58,7 @@ from simulacra.schema import format_errors
 
 __all__ = [
     "MIN_N_CTX",
-    "NORMALIZATIONS",
-    "OBSERVATIONS",
-    "PERSONA_MODES",
     "PROBE_KINDS",
-    "PROBE_PERSONAS",
     "SCHEDULERS",
     "AgentSpec",
     "BeliefSpec",
@@ -84,12 +74,10 @@ __all__ = [
     "ScenarioFile",
     "SteerSpec",
     "apply_overrides",
-    "build_scenario",
     "format_errors",
     "load_scenario",
     "parse_override",
     "parse_override_value",
     "parse_scenario",
-    "read_scenario_file",
     "resolve_turn",
 ]

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from simulacra.errors import ScenarioError, ScenarioIssue, warn
-from simulacra.scenario.overrides import Overrides, apply_pairs, override_pairs
+from simulacra.scenario.overrides import Overrides, apply_pairs
 from simulacra.scenario.schema import (
     BeliefSpec,
     DialogueSpec,
@@ -35,7 +35,7 @@ from simulacra.schema import describe, located, read_toml
 from simulacra.schema.issues import Located
 from simulacra.simulation.simulacrum import Simulacrum
 
-__all__ = ["Scenario", "build_scenario", "load_scenario", "parse_scenario", "read_scenario_file"]
+__all__ = ["Scenario", "load_scenario", "parse_scenario"]
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ class Scenario:
             ScenarioError: If an override or the resulting scenario is invalid.
 
         """
-        return build_scenario(self.to_dict(), self.source, overrides)
+        return parse_scenario(self.to_dict(), self.source, overrides)
 
 
 def load_scenario(path: str | os.PathLike[str], overrides: Overrides = None) -> Scenario:
@@ -157,28 +157,11 @@ def load_scenario(path: str | os.PathLike[str], overrides: Overrides = None) -> 
 
     """
     source = os.fspath(path)
-    return build_scenario(read_scenario_file(source), source, overrides)
+    return parse_scenario(read_toml(source), source, overrides)
 
 
-def parse_scenario(
-    data: Mapping[str, Any], source: str = "<scenario>", overrides: Overrides = None
-) -> Scenario:
-    """Validate a scenario given as a dict (as read from TOML); see :func:`build_scenario`."""
-    return build_scenario(data, source, overrides)
-
-
-def read_scenario_file(path: str | os.PathLike[str], source: str | None = None) -> dict[str, Any]:
-    """Read and decode a scenario file (:func:`simulacra.schema.read_toml`).
-
-    Raises:
-        ScenarioError: The file cannot be read or is not valid TOML.
-
-    """
-    return read_toml(path, source)
-
-
-def build_scenario(data: Any, source: str, overrides: Overrides = None) -> Scenario:
-    """Apply overrides to raw data, validate and resolve it, raising every issue at once.
+def parse_scenario(data: Any, source: str = "<scenario>", overrides: Overrides = None) -> Scenario:
+    """Apply overrides to raw data (as read from TOML), validate and resolve it.
 
     Relative paths in the file (``model.path``, steering and projection vectors) are
     read from the file's directory when ``source`` is a file; those given by an
@@ -193,25 +176,25 @@ def build_scenario(data: Any, source: str, overrides: Overrides = None) -> Scena
         ScenarioError: With every problem found.
 
     """
-    problems: list[Located] = []
-    pairs = override_pairs(overrides, problems)
     if not isinstance(data, Mapping):
         message = f"expected a table at the top level, got {describe(data)}"
         raise ScenarioError(ScenarioIssue(source, "", message))
-    data, origins = apply_pairs(data, pairs, problems)
+    problems: list[Located] = []
+    data, origins = apply_pairs(data, overrides, problems)
     model = data.get("model")
     if isinstance(model, dict):  # an override of model.path replaces the file's name, and back
         for given, replaced in (("model.path", "name"), ("model.name", "path")):
             if given in origins and f"model.{replaced}" not in origins:
                 model.pop(replaced, None)
     root = os.path.dirname(os.path.abspath(source)) if os.path.isfile(source) else None
+    known: dict[str, Any] = {"root": root}  # the agents and their groups, once validated
     try:
-        written = ScenarioFile.model_validate(data, context={"root": root})
+        written = ScenarioFile.model_validate(data, context=known)
     except ValidationError as error:
         problems.extend(located(error, ScenarioFile, data))
     if problems:
         raise ScenarioError([_issue(source, problem, origins) for problem in problems])
-    return _resolve(written, source)
+    return _resolve(written, source, known)
 
 
 def _issue(source: str, problem: Located, origins: Mapping[str, str]) -> ScenarioIssue:
@@ -228,8 +211,8 @@ def _nested(a: str, b: str) -> bool:
     return a == b or any(x.startswith((y + ".", y + "[")) for x, y in ((a, b), (b, a)))
 
 
-def _resolve(written: ScenarioFile, source: str) -> Scenario:
-    """The resolved scenario of a validated file."""
+def _resolve(written: ScenarioFile, source: str, known: Mapping[str, Any]) -> Scenario:
+    """The resolved scenario of a validated file (``known``: the facts of its validation)."""
     sims = written.simulacra
     agents: list[AgentSpec] = []
     uniform: list[str] = []
@@ -248,8 +231,6 @@ def _resolve(written: ScenarioFile, source: str) -> Scenario:
             "tag's weight is split equally among the simulacra carrying it. To weight "
             "simulacra, give prior = {name = weight, ...}, or use tags with equally many simulacra"
         )
-    known = {"agents": [a.name for a in agents]}
-    known["groups"] = {e.name: expand(e.name, e.count) for e in written.agents if e.count > 1}
     last = written.dialogue.turns
     probes = []
     for probe in written.probes:

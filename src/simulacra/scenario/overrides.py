@@ -29,7 +29,6 @@ __all__ = [
     "Overrides",
     "apply_overrides",
     "apply_pairs",
-    "override_pairs",
     "parse_override",
     "parse_override_value",
 ]
@@ -53,11 +52,10 @@ def apply_overrides(
             (named by ``source`` in the messages).
 
     """
-    problems: list[Located] = []
-    pairs = override_pairs(overrides, problems)
     if not isinstance(data, Mapping):
         raise ScenarioError(ScenarioIssue(source, "", "expected a table at the top level"))
-    result, _ = apply_pairs(data, pairs, problems)
+    problems: list[Located] = []
+    result, _ = apply_pairs(data, overrides, problems)
     if problems:
         raise ScenarioError([ScenarioIssue(source, path, text) for path, text, _ in problems])
     return result
@@ -88,16 +86,14 @@ def parse_override_value(text: str) -> object:
 
 
 def _render_value(value: object) -> str:
-    """Render an override value TOML-like, for '(with --set ...)' notes."""
-    if isinstance(value, bool):
-        return str(value).lower()
+    """Render an override value TOML-like (``true``, ``"text"``), for '(with --set ...)' notes."""
     try:
         return json.dumps(value)
     except (TypeError, ValueError):
         return str(value)
 
 
-def override_pairs(overrides: Overrides, problems: list[Located]) -> list[tuple[str, object, str]]:
+def _pairs(overrides: Overrides, problems: list[Located]) -> list[tuple[str, object, str]]:
     """Normalise overrides to (key, value, display text), recording malformed ones."""
     if overrides is None:
         return []
@@ -132,12 +128,15 @@ def _parse_key_path(key: str) -> list[str | int] | None:
 
 
 def apply_pairs(
-    data: Mapping[str, Any], pairs: Sequence[tuple[str, object, str]], problems: list[Located]
+    data: Mapping[str, Any], overrides: Overrides, problems: list[Located]
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Apply overrides to a deep copy; return it and the overridden path -> text."""
+    """Apply overrides to a deep copy; return it and the overridden path -> text.
+
+    Malformed overrides, and those the file kind does not allow, are added to ``problems``.
+    """
     result = copy.deepcopy(dict(data))
     origins: dict[str, str] = {}
-    for key, value, text in pairs:
+    for key, value, text in _pairs(overrides, problems):
         note = f" (with --set {text})"
         parts = _parse_key_path(key)
         if parts is None:

@@ -40,18 +40,15 @@ from simulacra.schema import (
     facts,
     fail,
     one_of,
+    ordered_pair,
     quote,
-    unknown_name,
+    unknown,
     with_problems,
 )
 
 __all__ = [
     "MIN_N_CTX",
-    "NORMALIZATIONS",
-    "OBSERVATIONS",
-    "PERSONA_MODES",
     "PROBE_KINDS",
-    "PROBE_PERSONAS",
     "SCHEDULERS",
     "AgentEntry",
     "BeliefSpec",
@@ -79,11 +76,7 @@ ProbeKind = Literal["choice", "likert", "numeric"]
 Normalization = Literal["none", "per_token"]
 Observation = Literal["self", "all"]
 
-PERSONA_MODES: tuple[str, ...] = get_args(PersonaMode)
-PROBE_PERSONAS: tuple[str, ...] = get_args(ProbePersona)
 PROBE_KINDS: tuple[str, ...] = get_args(ProbeKind)
-NORMALIZATIONS: tuple[str, ...] = get_args(Normalization)
-OBSERVATIONS: tuple[str, ...] = get_args(Observation)
 SCHEDULERS: tuple[str, ...] = ("round_robin", "random", "addressed", "monologue")
 _scheduler_names: list[str] = list(SCHEDULERS)
 
@@ -158,14 +151,8 @@ def probed_agents(names: Sequence[str] | None, known: Mapping[str, Any]) -> tupl
 def _check_agents(names: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
     """Every name is an agent's (expanded, or the base name of a counted agent)."""
     known = facts(info)
-    if "agents" not in known:
-        return names
-    candidates = [*known["agents"], *known["groups"]]
-    fail(
-        ((index,), unknown_name("agent", name, candidates), ("agents",))
-        for index, name in enumerate(names)
-        if name not in candidates
-    )
+    if "agents" in known:
+        fail(unknown("agent", names, [*known["agents"], *known["groups"]], "agents"))
     return names
 
 
@@ -267,19 +254,10 @@ class SteerSpec(Section):
     """A control-vector GGUF file, relative to the scenario file."""
     coefficient: float
     """How strongly to steer: the multiple of the vector added (negative: away from it)."""
-    layers: Annotated[
-        Array[Annotated[int, Field(ge=1)]],
-        Field(min_length=2, max_length=2),
-        Expect(size="expected [start, end], the first and last block steered; got {got} entries"),
-    ]
+    layers: ordered_pair(
+        Annotated[int, Field(ge=1)], "the first and last block steered", ("start", "end")
+    )
     """The first and last block steered, inclusive: [start, end] with 1 <= start <= end."""
-
-    @field_validator("layers")
-    @classmethod
-    def _ordered(cls, layers: tuple[int, ...]) -> tuple[int, ...]:
-        if layers[0] > layers[1]:
-            fail([((), f"start must be <= end, got [{layers[0]}, {layers[1]}]")])
-        return layers
 
 
 Weight = Annotated[NonNegative, Expect(noun="weight")]
@@ -345,9 +323,8 @@ class AgentEntry(SchemaModel):
             fail([((), message, (".persona",))])
         if assigned is None:
             return None
-        names = None if simulacra is None else [sim.name for sim in simulacra]
-        if names is not None and assigned not in names:
-            fail([((), unknown_name("simulacrum", assigned, names))])
+        if simulacra is not None:
+            fail(unknown("simulacrum", assigned, [sim.name for sim in simulacra]))
         support = _support(data, simulacra)
         if support is not None and assigned not in support:
             message = (
@@ -374,7 +351,7 @@ def _weights(
     if weights is None:
         return None
     if known is not None:
-        fail(((key,), unknown_name(kind, key, known)) for key in weights if key not in known)
+        fail(unknown(kind, weights, known))
     if sum(weights.values()) <= 0:
         fail([((), "weights must sum to > 0" + ("" if weights else " (the table is empty)"))])
     return weights

@@ -18,7 +18,8 @@ Writing a file kind
    :data:`FilePath` / :data:`ExistingFile` (relative to the file),
    ``Literal[...]`` for a fixed vocabulary, ``Field(ge=, le=, min_length=)`` for
    bounds, ``Unique("probe name", "name")`` for distinct items (after the
-   ``Field``).
+   ``Field``), :func:`ordered_pair` for ``[low, high]``, :func:`one_or_table` for
+   a value that may also be given per condition (a table of them by name).
 2. **Wording.** Where the default message is vague, add
    ``Expect(type=, missing=, noun=, size=)`` to the field's ``Annotated``.
 3. **Checks across fields** are validators calling :func:`fail` with problems
@@ -26,12 +27,14 @@ Writing a file kind
    A field validator sees the fields before it in ``info.data``, where an
    invalid one is absent: skip the check (no cascade). A check on which keys a
    raw table has, to report even when fields are invalid, is a
-   ``mode="wrap"`` model validator returning :func:`with_problems`.
+   ``mode="wrap"`` model validator returning :func:`with_problems`; a table whose
+   kind decides its keys returns :func:`kind_keys`. Texts with ``{placeholders}``
+   are checked by :func:`placeholders`.
 4. **References** across sections or files go through :func:`facts` (the
    validation context): a section's validator stores what later sections refer
    to once it is valid (names, counts); a reference is checked only when the
-   facts it needs are there, its message from :func:`unknown_name` ("did you
-   mean").
+   facts it needs are there: :func:`unknown` gives the problems of the names
+   (one, an array's, a table's keys) that are not known, with a "did you mean".
 5. **Loading.** :func:`read_toml` then :func:`validate` (``model, data, source,
    {"root": directory}``) give the model or one
    :class:`~simulacra.errors.ScenarioError` with every issue. For a directory of
@@ -50,7 +53,7 @@ Modules: :mod:`~simulacra.schema.model` (base model, field types, checks),
 """
 
 from simulacra.schema.files import KINDS, json_schema, kind_model, read_toml
-from simulacra.schema.issues import describe, format_errors, located, one_of, unknown_name, validate
+from simulacra.schema.issues import describe, format_errors, located, one_of, validate
 from simulacra.schema.model import (
     Array,
     Count,
@@ -65,8 +68,13 @@ from simulacra.schema.model import (
     Unique,
     facts,
     fail,
+    kind_keys,
+    one_or_table,
     ordered_pair,
+    placeholders,
     quote,
+    unknown,
+    unknown_name,
     with_problems,
 )
 
@@ -88,12 +96,16 @@ __all__ = [
     "fail",
     "format_errors",
     "json_schema",
+    "kind_keys",
     "kind_model",
     "located",
     "one_of",
+    "one_or_table",
     "ordered_pair",
+    "placeholders",
     "quote",
     "read_toml",
+    "unknown",
     "unknown_name",
     "validate",
     "with_problems",

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from simulacra.errors import ScenarioError, ScenarioIssue, SimulacraError
-from simulacra.schema.issues import unknown_name
+from simulacra.schema.model import unknown_name
 
 __all__ = ["DRAFT", "KINDS", "json_schema", "kind_model", "read_toml"]
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from simulacra.errors import ScenarioError, ScenarioIssue
-from simulacra.schema.model import NAME_PATTERN, Expect, quote
+from simulacra.schema.model import NAME_PATTERN, Expect, quote, unknown_name
 
 __all__ = [
     "Located",
@@ -35,7 +35,6 @@ __all__ = [
     "one_of",
     "render_path",
     "table_keys",
-    "unknown_name",
     "unwrap",
     "validate",
 ]
@@ -121,17 +120,6 @@ def describe(value: object) -> str:
     if isinstance(value, Mapping):
         return "a table"
     return "an array" if isinstance(value, list | tuple) else f"{type(value).__name__} {value}"
-
-
-def unknown_name(kind: str, word: str, candidates: Sequence[str]) -> str:
-    """Message for an unknown name, suggesting the closest candidate or listing them."""
-    message = f"unknown {kind} {quote(word)}"
-    close = difflib.get_close_matches(word, list(candidates), n=1)
-    if close:
-        return f"{message}; did you mean {quote(close[0])}?"
-    if candidates:
-        return f"{message}; expected one of {', '.join(map(quote, candidates))}"
-    return message
 
 
 def one_of(value: object, choices: Sequence[str]) -> str:

@@ -13,8 +13,10 @@ invalid is skipped, so that one mistake makes one issue.
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Callable, Iterable, Sequence
+import string
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeAlias, TypeVar
 
@@ -25,8 +27,10 @@ from pydantic import (
     Field,
     Strict,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError, core_schema
 
@@ -46,7 +50,12 @@ __all__ = [
     "facts",
     "fail",
     "is_path",
+    "kind_keys",
+    "one_or_table",
+    "placeholders",
     "quote",
+    "unknown",
+    "unknown_name",
     "with_problems",
 ]
 
@@ -104,6 +113,65 @@ def quote(value: object) -> str:
     return f"'{value}'" if isinstance(value, str) else str(value)
 
 
+def unknown_name(kind: str, word: str, candidates: Sequence[str]) -> str:
+    """Message for an unknown name, suggesting the closest candidate or listing them."""
+    message = f"unknown {kind} {quote(word)}"
+    close = difflib.get_close_matches(word, list(candidates), n=1)
+    if close:
+        return f"{message}; did you mean {quote(close[0])}?"
+    if candidates:
+        return f"{message}; expected one of {', '.join(map(quote, candidates))}"
+    return message
+
+
+def unknown(
+    noun: str, names: Any, known: Iterable[str], *related: str, at: tuple[str | int, ...] = ()
+) -> list[Problem]:
+    """The references among ``names`` that are not ``known``, each with a "did you mean".
+
+    A name that is not a string is left to the type check (raw data may hold one).
+
+    Args:
+        noun: what the names name ("agent").
+        names: one name (located at ``at``), an array (at each index) or a table (at each key).
+        known: the names that exist.
+        related: paths whose command-line overrides the messages should name.
+        at: where ``names`` is, relative to the checked value.
+    """
+    if isinstance(names, str):
+        pairs = [(at, names)]
+    else:
+        pairs = [((*at, k if isinstance(names, Mapping) else i), k) for i, k in enumerate(names)]
+    known, extra = list(known), (related,) if related else ()
+    return [
+        (loc, unknown_name(noun, n, known), *extra)
+        for loc, n in pairs
+        if isinstance(n, str) and n not in known
+    ]
+
+
+def placeholders(text: str, known: Sequence[str], noun: str = "placeholder") -> list[str]:
+    """What is wrong with the ``{placeholders}`` of ``text``: a stray brace, or unknown names."""
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    except ValueError as exc:
+        return [f"has a stray brace ({exc}); write {{{{ or }}}} for a brace"]
+    braced = [f"{{{name}}}" for name in known]
+    return [unknown_name(noun, f"{{{n}}}", braced) for n in names if n not in known]
+
+
+def _kept(error: ValidationError, at: tuple[str | int, ...] = ()) -> list[InitErrorDetails]:
+    """A validation error's errors, to raise again (located under ``at``)."""
+    return [
+        InitErrorDetails(
+            type=PydanticCustomError(e["type"], e["msg"], e.get("ctx")),
+            loc=(*at, *e["loc"]),
+            input=e.get("input"),
+        )
+        for e in error.errors(include_url=False)
+    ]
+
+
 def fail(problems: Iterable[Problem], kept: Sequence[InitErrorDetails] = ()) -> None:
     """Raise the problems a check found, with errors ``kept`` from elsewhere; nothing if none.
 
@@ -129,18 +197,49 @@ def with_problems(handler: Callable[[Any], Any], data: Any, problems: Sequence[P
     try:
         result = handler(data)
     except ValidationError as error:
-        kept = [
-            InitErrorDetails(
-                type=PydanticCustomError(e["type"], e["msg"], e.get("ctx")),
-                loc=tuple(e["loc"]),
-                input=e.get("input"),
-            )
-            for e in error.errors(include_url=False)
-        ]
-        fail(problems, kept)
+        fail(problems, _kept(error))
         raise
     fail(problems)
     return result
+
+
+def kind_keys(
+    handler: Callable[[Any], Any],
+    data: Any,
+    tag: str,
+    keys: Mapping[str, Sequence[str]],
+    required: Mapping[str, Sequence[str]],
+    noun: str,
+) -> Any:
+    """In a ``mode="wrap"`` model validator: a table whose ``tag`` (its kind) decides its keys.
+
+    A key of another kind is one issue (not also an unknown key); a key the kind
+    requires is reported missing.
+
+    Args:
+        handler: the wrap validator's handler.
+        data: the raw table.
+        tag: the key naming the kind ("kind", "step").
+        keys: the keys each kind may have (keys of no kind are the model's own concern).
+        required: the keys each kind needs.
+        noun: what the table is ("question": "a likert question" in messages).
+    """
+    kind = data.get(tag) if isinstance(data, Mapping) else None
+    if kind not in keys:
+        return handler(data)
+    own = keys[kind]
+    stray = [key for key in data if key not in own and any(key in k for k in keys.values())]
+    what = f"a {kind} {noun}"
+    problems: list[Problem] = [
+        ((key,), f"{quote(key)} is not a key of {what}; expected one of {', '.join(own)}")
+        for key in stray
+    ]
+    problems += [
+        ((key,), f"missing required key {quote(key)} ({what} needs it)")
+        for key in required.get(kind, ())
+        if key not in data
+    ]
+    return with_problems(handler, {k: v for k, v in data.items() if k not in stray}, problems)
 
 
 def facts(info: ValidationInfo) -> dict[str, Any]:
@@ -183,6 +282,27 @@ class Unique:
         return items
 
 
+def _by_key(adapter: TypeAdapter[Any], value: Any) -> Any:
+    """``value`` validated by ``adapter``; a table's values each, errors located under the key."""
+    pairs = value.items() if isinstance(value, Mapping) else [((), value)]
+    out, kept = {}, []
+    for key, item in pairs:
+        try:
+            out[key] = adapter.validate_python(item)
+        except ValidationError as error:
+            kept += _kept(error, key if isinstance(key, tuple) else (key,))
+    fail([], kept)
+    return out if isinstance(value, Mapping) else out[()]
+
+
+def one_or_table(inner: Any) -> Any:
+    """The type of a value, or of a table of values by name (by condition, by level)."""
+    adapter = TypeAdapter(inner, config=ConfigDict(strict=True, allow_inf_nan=False))
+    one = adapter.json_schema()
+    schema = {"anyOf": [one, {"type": "object", "additionalProperties": one}]}
+    return Annotated[Any, AfterValidator(lambda v: _by_key(adapter, v)), WithJsonSchema(schema)]
+
+
 def _from_file(path: str, info: ValidationInfo) -> str:
     root = facts(info).get("root")
     return path if root is None else os.path.abspath(os.path.join(root, os.path.expanduser(path)))
@@ -206,22 +326,24 @@ def is_path(metadata: Iterable[Any]) -> bool:
     return any(getattr(item, "func", None) is _from_file for item in metadata)
 
 
-def _ordered(pair: Sequence[float]) -> Sequence[float]:
-    if pair[0] > pair[1]:
-        fail([((), f"expected low <= high, got [{pair[0]:g}, {pair[1]:g}]")])
-    return pair
-
-
-def ordered_pair(item: Any, what: str) -> Any:
+def ordered_pair(item: Any, what: str, names: tuple[str, str] = ("low", "high")) -> Any:
     """The type of a ``[low, high]`` pair of ``item`` with low <= high.
 
     Args:
-        item: the type of each bound (``int`` or ``float``).
+        item: the type of each bound (``int`` or ``float``, possibly bounded).
         what: the bounds in words for the size message, e.g. "two numbers".
+        names: what the bounds are called in messages.
     """
+    low, high = names
+
+    def ordered(pair: Sequence[float]) -> Sequence[float]:
+        if pair[0] > pair[1]:
+            fail([((), f"expected {low} <= {high}, got [{pair[0]:g}, {pair[1]:g}]")])
+        return pair
+
     return Annotated[
         Array[item],
         Field(min_length=2, max_length=2),
-        Expect(size=f"expected [low, high], {what}; got {{got}} entries"),
-        AfterValidator(_ordered),
+        Expect(size=f"expected [{low}, {high}], {what}; got {{got}} entries"),
+        AfterValidator(ordered),
     ]

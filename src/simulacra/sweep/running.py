@@ -24,8 +24,9 @@ import pandas as pd
 
 from simulacra.errors import ScenarioError, ScenarioIssue, SweepError, warn
 from simulacra.llm.engine import default_threads
-from simulacra.scenario import Scenario, apply_overrides, read_scenario_file
+from simulacra.scenario import Scenario, apply_overrides
 from simulacra.scenario.model_check import check_model
+from simulacra.schema import read_toml
 from simulacra.simulation import runner
 from simulacra.simulation.results import RunResult, package_versions, write_json_atomic
 from simulacra.sweep.definition import (
@@ -251,7 +252,7 @@ def sweep(
         base, source = scenario.to_dict(), scenario.source
     else:
         source = os.fspath(scenario)
-        base = read_scenario_file(source)
+        base = read_toml(source)
     set_map = set_overrides(overrides)
     plain_grid = normalize_grid(grid, set_map)
     points = expand_grid(plain_grid)

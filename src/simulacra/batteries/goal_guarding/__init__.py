@@ -24,6 +24,7 @@ The rooms:
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,19 +32,26 @@ from simulacra.analysis.goal_guarding import StatSettings
 from simulacra.batteries.base import RunOptions, Unit
 from simulacra.batteries.goal_guarding.design import (
     DEFAULT_DESIGN,
+    STEER_UNIT,
     design_summary,
     plan_units,
 )
 from simulacra.batteries.goal_guarding.report import write_report
 from simulacra.batteries.goal_guarding.run import run_goal_guarding_unit
 from simulacra.batteries.goal_guarding.schema import GoalGuardingSpec, read_battery
+from simulacra.errors import ScenarioError, ScenarioIssue
+from simulacra.persona_vectors import cached_vector
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from simulacra.llm.engine import Engine
+    from simulacra.vectors import PersonaVector
 
-__all__ = ["DEFAULT_DESIGN", "GoalGuardingBattery", "load", "write_report"]
+__all__ = ["DEFAULT_DESIGN", "VECTORS_DIR", "GoalGuardingBattery", "load", "write_report"]
+
+VECTORS_DIR = "vectors"
+"""Where in a run's output directory the steered control's vectors are cached."""
 
 
 class GoalGuardingBattery:
@@ -57,6 +65,8 @@ class GoalGuardingBattery:
     """
 
     kind = "goal_guarding"
+    uses_out = True
+    """The runner passes the output directory to :meth:`run_unit` (for ``OUT/vectors``)."""
 
     def __init__(self, spec: GoalGuardingSpec) -> None:
         self.spec = spec
@@ -73,18 +83,67 @@ class GoalGuardingBattery:
         """Units model × seed × channel of the chosen design (default ``quick``)."""
         return plan_units(self.spec, options)
 
-    def run_unit(self, unit: Unit, engine: Engine) -> dict[str, pd.DataFrame]:
-        """Run one unit: tables ``decisions``, ``draws``, ``beliefs`` and ``dialogue``."""
+    def run_unit(
+        self, unit: Unit, engine: Engine, out: Path | None = None
+    ) -> dict[str, pd.DataFrame]:
+        """Run one unit: tables ``decisions``, ``draws``, ``beliefs`` and ``dialogue``.
+
+        The steered unit first gets its model's persona vector from
+        :func:`~simulacra.persona_vectors.cached_vector` in ``OUT/vectors`` (extracted
+        by the first such unit of a model, read back by the others and on resume),
+        then adds the ``steering`` and ``steer_texts`` tables.
+
+        Raises:
+            ScenarioError: the steered unit without an output directory, or a spec
+                whose layers the model lacks.
+        """
         params = unit.params
         tasks = params.get("tasks")
+        channel = str(params["channel"])
+        vector = None
+        if channel == STEER_UNIT:
+            vector = self.steering_vector(unit.model, out)
+            engine.reset()  # the unit starts on a cleared cache, extraction or not
         return run_goal_guarding_unit(
             self.spec,
             str(params["design"]),
             int(params["seed"]),
-            str(params["channel"]),
+            channel,
             engine,
             tasks=None if tasks is None else [str(t) for t in tasks],
+            vector=vector,
         )
+
+    def steering_vector(self, model: str, out: Path | None) -> PersonaVector:
+        """The persona vector of ``[controls.steer]`` on ``model``, cached in ``out/vectors``."""
+        steer = self.spec.controls.steer
+        if steer is None or out is None:
+            raise ScenarioError(
+                ScenarioIssue(
+                    str(self.directory / "battery.toml"),
+                    "controls.steer",
+                    "the steered control needs [controls.steer] and a run's output directory",
+                )
+            )
+        return cached_vector(
+            steer.spec, model, Path(out) / VECTORS_DIR, max_tokens=steer.max_tokens, seed=steer.seed
+        )
+
+    def _steer_facts(self) -> dict[str, Any] | None:
+        """``[controls.steer]`` as plain JSON, with the spec file's sha256 (it lives outside)."""
+        steer = self.spec.controls.steer
+        if steer is None:
+            return None
+        return {
+            "spec": steer.spec,
+            "spec_sha256": _file_sha256(steer.spec),
+            "coefficients": list(steer.coefficients),
+            "blocks": list(steer.blocks),
+            "max_tokens": steer.max_tokens,
+            "seed": steer.seed,
+            "text_tokens": steer.text_tokens,
+            "vectors_dir": VECTORS_DIR,
+        }
 
     @property
     def stat_settings(self) -> StatSettings:
@@ -103,6 +162,7 @@ class GoalGuardingBattery:
             "designs": {name: design_summary(d) for name, d in self.spec.designs.items()},
             "simulacra": {s.name: list(s.tags) for s in self.spec.simulacra},
             "belief": {"beta": self.spec.belief.beta, "normalize": self.spec.belief.normalize},
+            "steer": self._steer_facts(),
             "analysis": {
                 "bootstrap": a.bootstrap,
                 "permutations": a.permutations,
@@ -111,6 +171,10 @@ class GoalGuardingBattery:
                 "seed": a.seed,
             },
         }
+
+
+def _file_sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load(directory: str | Path) -> GoalGuardingBattery:

@@ -8,6 +8,10 @@ channel's unit holds its peer conditions and their length-matched controls. A un
 runs in seconds to a minute and puts all its decisions to the engine in one
 batched call, so the persona, the setting and the peer material are decoded once.
 
+The activation positive control (``steered``) has units of its own, one per
+model × seed (channel :data:`STEER_UNIT`): the no-peer items again, with the
+subject's residual stream steered, once per coefficient of ``[controls.steer]``.
+
 This module holds the pure parts: which conditions a unit has, and how a
 condition's system prompt, question and options are worded.
 """
@@ -35,6 +39,7 @@ from simulacra.schema import unknown_name
 __all__ = [
     "DEFAULT_DESIGN",
     "NO_CHANNEL",
+    "STEER_UNIT",
     "Condition",
     "DecisionItem",
     "chosen_tasks",
@@ -42,6 +47,7 @@ __all__ = [
     "neutral_text",
     "plan_units",
     "question_text",
+    "steer_coefficients",
     "unit_conditions",
     "unit_design",
     "unit_items",
@@ -50,6 +56,8 @@ __all__ = [
 DEFAULT_DESIGN = "quick"
 NO_CHANNEL = "none"
 """The channel of the unit without peer material (baseline and instruction controls)."""
+STEER_UNIT = "steer"
+"""The unit of the activation control: no-peer items under each steering coefficient."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,7 @@ class Condition:
         control: "none", "positive", "negative" or "length".
         matched: for the length control, the peer condition whose material length
             the neutral text matches; else "none".
+        coefficient: for the steered control, the steering coefficient; else None.
     """
 
     subject: str
@@ -70,11 +79,13 @@ class Condition:
     channel: str
     control: str = "none"
     matched: str = "none"
+    coefficient: float | None = None
 
     @property
     def key(self) -> str:
-        """A stable identifier, e.g. ``self.good.memory.none.none``."""
-        return ".".join((self.subject, self.peer, self.channel, self.control, self.matched))
+        """A stable identifier, e.g. ``self.good.memory.none.none`` (``...steered.none@+4``)."""
+        key = ".".join((self.subject, self.peer, self.channel, self.control, self.matched))
+        return key if self.coefficient is None else f"{key}@{self.coefficient:+g}"
 
 
 @dataclass(frozen=True)
@@ -119,20 +130,34 @@ def fill(text: str, setting: Setting, subject: str = "self") -> str:
     )
 
 
-def unit_conditions(design: DesignSpec, channel: str) -> list[Condition]:
+def unit_conditions(
+    design: DesignSpec, channel: str, coefficients: Sequence[float] = ()
+) -> list[Condition]:
     """The conditions of one unit of a design.
 
     Args:
         design: the design.
-        channel: the unit's channel, or :data:`NO_CHANNEL`.
+        channel: the unit's channel, :data:`NO_CHANNEL` or :data:`STEER_UNIT`.
+        coefficients: the steering coefficients (``[controls.steer]``), for the
+            steered unit.
 
     Returns:
         For the no-channel unit: the no-peer baseline of each subject and the
-        positive and negative controls (subject "self"). For a channel: each peer
+        positive and negative controls (subject "self"). For the steered unit
+        (when the design lists "steered"): the no-peer items of each subject once
+        per coefficient, paired with the baseline. For a channel: each peer
         condition for each subject, and a length control per peer condition.
     """
     self_runs = "self" in design.subjects
     out: list[Condition] = []
+    if channel == STEER_UNIT:
+        if "steered" not in design.controls or "none" not in design.peers:
+            return []
+        return [
+            Condition(s, "none", NO_CHANNEL, "steered", coefficient=float(c))
+            for c in coefficients
+            for s in design.subjects
+        ]
     if channel == NO_CHANNEL:
         if "none" in design.peers:
             out += [Condition(s, "none", NO_CHANNEL) for s in design.subjects]
@@ -188,19 +213,25 @@ def question_text(
     return " ".join(fill(part, setting, subject) for part in parts)
 
 
+def steer_coefficients(spec: GoalGuardingSpec) -> tuple[float, ...]:
+    """The coefficients of ``[controls.steer]`` (none without that table)."""
+    steer = spec.controls.steer
+    return () if steer is None else tuple(float(c) for c in steer.coefficients)
+
+
 def unit_items(spec: GoalGuardingSpec, design: DesignSpec, channel: str) -> list[DecisionItem]:
     """Every decision of one unit, grouped by condition (so shared prefixes are adjacent).
 
     Args:
         spec: the battery.
         design: the design.
-        channel: the unit's channel, or :data:`NO_CHANNEL`.
+        channel: the unit's channel, :data:`NO_CHANNEL` or :data:`STEER_UNIT`.
 
     Returns:
         The items, condition by condition, then task, template, monitoring, motive.
     """
     items = []
-    for condition in unit_conditions(design, channel):
+    for condition in unit_conditions(design, channel, steer_coefficients(spec)):
         for task_name in design.tasks:
             task = spec.tasks[task_name]
             motives = design.motives if task.motives else ("none",)
@@ -282,7 +313,12 @@ def plan_units(spec: GoalGuardingSpec, options: RunOptions) -> list[Unit]:
         raise _design_issue(spec, f"designs.{name}.seeds", f"--seeds must be >= 1, got {seeds!r}")
     tasks = chosen_tasks(name, design, extra.get("tasks"))
     models = tuple(options.models) or spec.models
-    channels = [c for c in (NO_CHANNEL, *design.channels) if unit_conditions(design, c)]
+    coefficients = steer_coefficients(spec)
+    channels = [
+        c
+        for c in (NO_CHANNEL, *design.channels, STEER_UNIT)
+        if unit_conditions(design, c, coefficients)
+    ]
     slugs: dict[str, str] = {}
     for model in models:
         slug = _slug(model)

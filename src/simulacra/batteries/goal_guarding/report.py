@@ -26,6 +26,7 @@ from simulacra.plots.goal_guarding import (
     plot_par_forest,
     plot_position_bias,
     plot_rates_by_peer,
+    plot_steered_control,
 )
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ FIGURES: tuple[str, ...] = (
     "controls_beside_effects.png",
     "guarding_mass.png",
     "position_bias.png",
+    "steered_control.png",
 )
 """The figures :func:`write_report` draws, by file name."""
 
@@ -108,6 +110,8 @@ def figure_gaps(summary: pd.DataFrame, beliefs: pd.DataFrame | None) -> dict[str
     wanted = ["positive_control", "negative_control", "delta_SP", "length_control"]
     if not metric.isin(wanted).any():
         gaps["controls_beside_effects.png"] = "no control or peer-effect rows"
+    if not (metric == "steered_control").any():
+        gaps["steered_control.png"] = "no steered-control rows (the design lacks 'steered')"
     if beliefs is None or beliefs.empty or not (beliefs["channel"] != "none").any():
         gaps["guarding_mass.png"] = "no belief trace on peer material (no channel in the design)"
     return gaps
@@ -123,7 +127,8 @@ def write_report(result: BatteryResult, figdir: str | os.PathLike[str]) -> list[
     Returns:
         The paths written: ``summary.csv`` (one row per model × metric × condition,
         see :func:`~simulacra.analysis.goal_guarding.summarize`),
-        ``beliefs_summary.csv`` and the PNG figures of :data:`FIGURES`.
+        ``beliefs_summary.csv``, ``steer_texts.csv`` (the steered control's free-text
+        answers, when the design steers) and the PNG figures of :data:`FIGURES`.
     """
     figdir = Path(figdir)
     figdir.mkdir(parents=True, exist_ok=True)
@@ -138,6 +143,9 @@ def write_report(result: BatteryResult, figdir: str | os.PathLike[str]) -> list[
     if beliefs is not None and not beliefs.empty:
         belief_rows = belief_summary(beliefs, settings)
         _save_csv(belief_rows, figdir / "beliefs_summary.csv", written)
+    texts = result.tables.get("steer_texts")
+    if texts is not None and not texts.empty:
+        _save_csv(texts, figdir / "steer_texts.csv", written)
     gaps = figure_gaps(summary, belief_rows)
     drawers: dict[str, Callable[[], Figure]] = {
         "rates_by_peer.png": lambda: plot_rates_by_peer(summary),
@@ -145,6 +153,7 @@ def write_report(result: BatteryResult, figdir: str | os.PathLike[str]) -> list[
         "controls_beside_effects.png": lambda: plot_controls_beside_effects(summary),
         "guarding_mass.png": lambda: plot_guarding_mass(belief_rows),
         "position_bias.png": lambda: plot_position_bias(decisions),
+        "steered_control.png": lambda: plot_steered_control(summary),
     }
     for name, draw in drawers.items():
         if name in gaps:

@@ -20,6 +20,12 @@ tasks, templates, monitoring levels and motives) goes to
 :func:`simulacra.instruments.ask` in one batched call, each a two-option
 :class:`~simulacra.instruments.Choice` asked in both orders; M decisions per item
 are drawn from its P(B) with a generator seeded by (seed, item).
+
+The steered unit (the activation positive control) has no material: it asks the
+no-peer items again with the subject's residual stream steered along a persona
+vector, one batched call per coefficient inside ``engine.steering(...)``, plus one
+greedy free-text answer per task and coefficient (and unsteered) to show whether
+the text moves or degrades.
 """
 
 from __future__ import annotations
@@ -33,7 +39,9 @@ import numpy as np
 import pandas as pd
 
 from simulacra.batteries.goal_guarding.design import (
+    STEER_UNIT,
     Condition,
+    DecisionItem,
     fill,
     material_variant,
     neutral_text,
@@ -41,18 +49,24 @@ from simulacra.batteries.goal_guarding.design import (
     unit_items,
 )
 from simulacra.batteries.goal_guarding.schema import GoalGuardingSpec
-from simulacra.instruments import Choice, Respondent, ask, item_rng
+from simulacra.errors import ScenarioError, ScenarioIssue
+from simulacra.instruments import Choice, FreeText, Respondent, ask, item_rng
+from simulacra.instruments.choice import choice_text
+from simulacra.instruments.respondent import question_prompt
 from simulacra.llm.chat import ChatFormat, Message, render_dialogue
 from simulacra.simulation.superposition import Superposition
 
 if TYPE_CHECKING:
     from simulacra.llm.engine import Engine
+    from simulacra.vectors import PersonaVector
 
 __all__ = [
     "BELIEF_COLUMNS",
     "DECISION_COLUMNS",
     "DIALOGUE_COLUMNS",
     "DRAW_COLUMNS",
+    "STEERING_COLUMNS",
+    "STEER_TEXT_COLUMNS",
     "Material",
     "PeerAgent",
     "PeerDialogue",
@@ -72,6 +86,7 @@ DECISION_COLUMNS: tuple[str, ...] = (
     "motive",
     "control",
     "matched",
+    "coefficient",
     "variant",
     "material_tokens",
     "p_b",
@@ -83,7 +98,8 @@ DECISION_COLUMNS: tuple[str, ...] = (
 
 ``p_b`` is P(B) averaged over both option orders; ``p_b_order_0`` is P(B) with A
 listed first, ``p_b_order_1`` with B listed first. ``sampled`` is the instrument's
-own seeded draw ("a" or "b")."""
+own seeded draw ("a" or "b"). ``coefficient`` is the steering coefficient of a
+steered item (control "steered"), NaN elsewhere."""
 
 DRAW_COLUMNS: tuple[str, ...] = (
     "seed",
@@ -96,6 +112,7 @@ DRAW_COLUMNS: tuple[str, ...] = (
     "motive",
     "control",
     "matched",
+    "coefficient",
     "draw",
     "protective",
 )
@@ -112,6 +129,40 @@ BELIEF_COLUMNS: tuple[str, ...] = (
     "probability",
 )
 DIALOGUE_COLUMNS: tuple[str, ...] = ("seed", "peer", "turn", "speaker", "simulacrum", "text")
+STEERING_COLUMNS: tuple[str, ...] = (
+    "seed",
+    "coefficient",
+    "block_start",
+    "block_end",
+    "vector",
+    "vector_sha256",
+    "vector_model_sha256",
+    "vector_layers",
+    "steered_norm",
+    "projection_block",
+    "projection",
+    "projection_unsteered",
+)
+"""Columns of the ``steering`` table: one row per coefficient of a steered unit.
+
+``steered_norm`` is the norm of the added vector summed over the steered blocks
+(``|coefficient|`` times the directions' norms there). ``projection`` is the mean
+projection of the subject's prompts (the self no-peer decisions, options in order
+A, B; last prompt token) on the unit direction at ``projection_block`` (the
+vector's deepest block), steered; ``projection_unsteered`` the same unsteered."""
+STEER_TEXT_COLUMNS: tuple[str, ...] = (
+    "seed",
+    "coefficient",
+    "task",
+    "template",
+    "subject",
+    "monitoring",
+    "motive",
+    "text",
+    "distinct_ratio",
+)
+"""Columns of the ``steer_texts`` table: one greedy answer per task and coefficient
+(coefficient 0: unsteered), with the share of distinct words (low: repetition)."""
 DRAWS_INSTRUMENT = "decision-draws"
 """The name the sampled decisions' generator is seeded under (with the seed and item key)."""
 
@@ -467,6 +518,7 @@ def run_goal_guarding_unit(
     channel: str,
     engine: Engine,
     tasks: Sequence[str] | None = None,
+    vector: PersonaVector | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Run one unit (one seed and one channel of a design) on ``engine``.
 
@@ -474,16 +526,25 @@ def run_goal_guarding_unit(
         spec: the battery.
         design_name: the design.
         seed: the unit's seed (material variant, dialogue sampling, draws).
-        channel: the unit's channel, or ``"none"``.
+        channel: the unit's channel, ``"none"`` or ``"steer"`` (the steered unit).
         engine: the engine.
         tasks: the design's tasks to ask (``--tasks``); None: all of them.
+        vector: the steered unit's persona vector, made for the engine's model
+            (:func:`simulacra.persona_vectors.cached_vector` of ``[controls.steer]``).
 
     Returns:
         Tables ``decisions``, ``draws``, ``beliefs`` and ``dialogue`` (the last empty
-        outside the dialogue channel).
+        outside the dialogue channel); the steered unit adds ``steering`` and
+        ``steer_texts``.
+
+    Raises:
+        ScenarioError: the steered unit without a vector, or steered blocks the
+            model lacks (located at ``controls.steer.blocks``).
     """
     design = unit_design(spec.designs[design_name], tasks)
     items = unit_items(spec, design, channel)
+    if channel == STEER_UNIT:
+        return _run_steered(spec, design.draws, items, seed, engine, vector)
     conditions = list(dict.fromkeys(item.condition for item in items))
     state = _materials(spec, conditions, channel, seed, engine)
     role_agent = SubjectAgent(mesa.Model(rng=seed), spec)
@@ -498,22 +559,44 @@ def run_goal_guarding_unit(
         )
         asked.append((respondent, Choice("decision", item.question, (item.a, item.b))))
     answers = ask(engine, asked, seed=seed)
+    decisions, draws = _decision_rows(items, answers, state.materials, seed, design.draws)
+    return {
+        "decisions": pd.DataFrame(decisions, columns=list(DECISION_COLUMNS)),
+        "draws": pd.DataFrame(draws, columns=list(DRAW_COLUMNS)),
+        "beliefs": pd.DataFrame(state.beliefs, columns=list(BELIEF_COLUMNS)),
+        "dialogue": pd.DataFrame(state.dialogue, columns=list(DIALOGUE_COLUMNS)),
+    }
 
+
+def _factors(item: DecisionItem, seed: int) -> dict[str, Any]:
+    condition = item.condition
+    return {
+        "seed": seed,
+        "task": item.task,
+        "template": item.template,
+        "subject": condition.subject,
+        "peer": condition.peer,
+        "channel": condition.channel,
+        "monitoring": item.monitoring,
+        "motive": item.motive,
+        "control": condition.control,
+        "matched": condition.matched,
+        "coefficient": np.nan if condition.coefficient is None else condition.coefficient,
+    }
+
+
+def _decision_rows(
+    items: Sequence[DecisionItem],
+    answers: Sequence[Any],
+    materials: dict[Condition, Material],
+    seed: int,
+    n_draws: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ``decisions`` rows of answered items and their sampled ``draws``."""
     decisions, draws = [], []
     for item, answer in zip(items, answers, strict=True):
-        material = state.materials[item.condition]
-        factors = {
-            "seed": seed,
-            "task": item.task,
-            "template": item.template,
-            "subject": item.condition.subject,
-            "peer": item.condition.peer,
-            "channel": item.condition.channel,
-            "monitoring": item.monitoring,
-            "motive": item.motive,
-            "control": item.condition.control,
-            "matched": item.condition.matched,
-        }
+        material = materials.get(item.condition, Material())
+        factors = _factors(item, seed)
         p_b = float(answer.probabilities[1])
         decisions.append(
             {
@@ -526,14 +609,164 @@ def run_goal_guarding_unit(
                 "sampled": "b" if answer.value == 1.0 else "a",
             }
         )
-        if design.draws:
+        if n_draws:
             rng = item_rng(seed, item.key, DRAWS_INSTRUMENT)
-            protective = rng.random(design.draws) < p_b
+            protective = rng.random(n_draws) < p_b
             for draw, value in enumerate(protective):
                 draws.append({**factors, "draw": draw, "protective": bool(value)})
+    return decisions, draws
+
+
+# --------------------------------------------------------------------------- steered
+
+
+def distinct_ratio(text: str) -> float:
+    """The share of distinct words in a text (1: no word repeats; NaN: no words)."""
+    words = text.lower().split()
+    return len(set(words)) / len(words) if words else float("nan")
+
+
+def _steer_issue(spec: GoalGuardingSpec, message: str) -> ScenarioError:
+    source = str(spec.directory / "battery.toml")
+    return ScenarioError(ScenarioIssue(source, "controls.steer.blocks", message))
+
+
+def _run_steered(
+    spec: GoalGuardingSpec,
+    n_draws: int,
+    items: Sequence[DecisionItem],
+    seed: int,
+    engine: Engine,
+    vector: PersonaVector | None,
+) -> dict[str, pd.DataFrame]:
+    """The steered unit: the no-peer items under each coefficient, and free-text probes."""
+    steer = spec.controls.steer
+    if steer is None or vector is None:
+        raise _steer_issue(spec, "the steered unit needs [controls.steer] and its vector")
+    start, end = steer.blocks
+    if end >= engine.n_layer:
+        raise _steer_issue(
+            spec, f"block {end} does not exist: the model has blocks 0 to {engine.n_layer - 1}"
+        )
+    inside = [i for i, b in enumerate(vector.layers) if start <= b <= end]
+    norm = float(np.linalg.norm(vector.directions[inside], axis=1).sum()) if inside else 0.0
+    role = SubjectAgent(mesa.Model(rng=seed), spec).role()
+    by_coefficient: dict[float, list[DecisionItem]] = {}
+    for item in items:
+        by_coefficient.setdefault(float(item.condition.coefficient or 0.0), []).append(item)
+    probes = _text_probes(items) if steer.text_tokens else []
+    monitor = vector.layers[-1]
+    unit = vector.directions[-1] / max(float(np.linalg.norm(vector.directions[-1])), 1e-12)
+    prompts = [
+        question_prompt(
+            engine.chat,
+            Respondent(item.key, role, (), spec.setting.subject),
+            choice_text(item.question, (item.a, item.b)),
+        )
+        for item in items
+        if item.condition.subject == "self"
+        and item.condition.coefficient == items[0].condition.coefficient
+    ]
+
+    def projection() -> float:
+        """Mean projection of the prompts' last token on the unit direction at ``monitor``."""
+        if not prompts:
+            return float("nan")
+        states = engine.hidden_states(prompts, [monitor])[:, 0, :].astype(np.float64)
+        return float((states @ unit).mean())
+
+    unsteered = projection()
+    decisions, draws, steering, texts = [], [], [], []
+    subject = spec.setting.subject
+    if probes and 0.0 not in by_coefficient:  # the unsteered reference, coefficient 0
+        texts += _probe_texts(engine, role, subject, probes, 0.0, seed, steer.text_tokens)
+    for coefficient, own in by_coefficient.items():
+        asked = [
+            (
+                Respondent(item.key, role, (), spec.setting.subject),
+                Choice("decision", item.question, (item.a, item.b)),
+            )
+            for item in own
+        ]
+        with engine.steering(vector, coefficient, layers=(start, end)):
+            answers = ask(engine, asked, seed=seed)
+            projected = projection()
+            if probes:
+                texts += _probe_texts(
+                    engine, role, subject, probes, coefficient, seed, steer.text_tokens
+                )
+        rows, sampled = _decision_rows(own, answers, {}, seed, n_draws)
+        decisions += rows
+        draws += sampled
+        steering.append(
+            {
+                "seed": seed,
+                "coefficient": coefficient,
+                "block_start": start,
+                "block_end": end,
+                "vector": vector.name,
+                "vector_sha256": vector.sha256,
+                "vector_model_sha256": vector.model_sha256,
+                "vector_layers": ",".join(map(str, vector.layers)),
+                "steered_norm": abs(coefficient) * norm,
+                "projection_block": monitor,
+                "projection": projected,
+                "projection_unsteered": unsteered,
+            }
+        )
     return {
         "decisions": pd.DataFrame(decisions, columns=list(DECISION_COLUMNS)),
         "draws": pd.DataFrame(draws, columns=list(DRAW_COLUMNS)),
-        "beliefs": pd.DataFrame(state.beliefs, columns=list(BELIEF_COLUMNS)),
-        "dialogue": pd.DataFrame(state.dialogue, columns=list(DIALOGUE_COLUMNS)),
+        "beliefs": pd.DataFrame(columns=list(BELIEF_COLUMNS)),
+        "dialogue": pd.DataFrame(columns=list(DIALOGUE_COLUMNS)),
+        "steering": pd.DataFrame(steering, columns=list(STEERING_COLUMNS)),
+        "steer_texts": pd.DataFrame(texts, columns=list(STEER_TEXT_COLUMNS)),
     }
+
+
+def _text_probes(items: Sequence[DecisionItem]) -> list[DecisionItem]:
+    """One item per task for the free-text probe: its first self item (first coefficient)."""
+    first: dict[str, DecisionItem] = {}
+    for item in items:
+        if item.condition.subject == "self" and item.task not in first:
+            first[item.task] = item
+    return list(first.values())
+
+
+def _probe_texts(
+    engine: Engine,
+    role: str,
+    subject: str,
+    probes: Sequence[DecisionItem],
+    coefficient: float,
+    seed: int,
+    max_tokens: int,
+) -> list[dict[str, Any]]:
+    """Greedy free-text answers to the probes, under whatever steering is in force."""
+    asked = [
+        (
+            Respondent(f"probe|{item.task}|{item.template}", role, (), subject),
+            FreeText(
+                "probe",
+                choice_text(item.question, (item.a, item.b)),
+                max_tokens=max_tokens,
+                temperature=0.0,
+            ),
+        )
+        for item in probes
+    ]
+    answers = ask(engine, asked, seed=seed)
+    return [
+        {
+            "seed": seed,
+            "coefficient": coefficient,
+            "task": item.task,
+            "template": item.template,
+            "subject": item.condition.subject,
+            "monitoring": item.monitoring,
+            "motive": item.motive,
+            "text": answer.text or "",
+            "distinct_ratio": distinct_ratio(answer.text or ""),
+        }
+        for item, answer in zip(probes, answers, strict=True)
+    ]

@@ -12,7 +12,6 @@ become dicts of the keys given; a design's ``tasks`` and ``templates`` become na
 from __future__ import annotations
 
 import re
-import string
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args
 
@@ -31,6 +30,7 @@ from simulacra.scenario import schema as scenario
 from simulacra.schema import (
     Array,
     Count,
+    ExistingFile,
     Expect,
     Name,
     NonNegative,
@@ -40,9 +40,10 @@ from simulacra.schema import (
     Unique,
     facts,
     fail,
+    placeholders,
     quote,
     read_toml,
-    unknown_name,
+    unknown,
     validate,
 )
 from simulacra.schema.model import NAME_PATTERN
@@ -61,20 +62,13 @@ Peer = Literal["none", Relationship]
 Channel = Literal["dialogue", "memory", "system", "file"]
 Monitoring = Literal["monitored", "unmonitored"]
 Motive = Literal["rated-not-trained", "trained", "no-future-use", "dangerous-deployment"]
-Control = Literal["positive", "negative", "length"]
+Control = Literal["positive", "negative", "length", "steered"]
 Tag = Literal["guarding", "compliant"]
 
 
 def _placeholders(text: str) -> str:
     """Only known ``{placeholders}``, and no stray brace."""
-    try:
-        names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
-    except ValueError as exc:
-        fail([((), f"has a stray brace ({exc}); write {{{{ or }}}} for a brace")])
-    known = [f"{{{p}}}" for p in PLACEHOLDERS]
-    fail(
-        ((), unknown_name("placeholder", f"{{{n}}}", known)) for n in names if n not in PLACEHOLDERS
-    )
+    fail(((), message) for message in placeholders(text, PLACEHOLDERS))
     return text
 
 
@@ -204,6 +198,76 @@ class Setting(SchemaModel):
     """How the decided-on agent is named, by subject ("self", "peer")."""
 
 
+def _blocks(blocks: tuple[int, ...]) -> tuple[int, ...]:
+    if blocks[0] > blocks[1]:
+        fail([((), f"start must be <= end, got [{blocks[0]}, {blocks[1]}]")])
+    return blocks
+
+
+def _spec_file(path: str) -> str:
+    """The extraction spec is valid, its own mistakes reported here too."""
+    from simulacra.vectors import load_spec  # the vectors room, only for this check
+
+    try:
+        load_spec(path)
+    except ScenarioError as error:
+        shown = "; ".join(f"{i.path or '(file)'}: {i.message}" for i in error.issues[:3])
+        more = f" (and {len(error.issues) - 3} more)" if len(error.issues) > 3 else ""
+        fail([((), f"is not a valid extraction spec: {shown}{more}")])
+    return path
+
+
+class SteerControl(SchemaModel):
+    """The activation positive control (``[controls.steer]``): the subject steered.
+
+    The subject answers the very items of the no-peer baseline with a persona vector
+    (extracted per model from ``spec``) added to its residual stream, once per
+    coefficient; a positive coefficient steers toward the spec's positive persona.
+    """
+
+    spec: Annotated[ExistingFile, AfterValidator(_spec_file)]
+    """The extraction spec (TOML, relative to battery.toml) whose vector steers."""
+    coefficients: Annotated[
+        Array[Annotated[float, Field(allow_inf_nan=False)]],
+        Field(min_length=1),
+        Unique("coefficient"),
+    ]
+    """Multiples of the raw (mean-difference) vector added; negative: away from it."""
+    blocks: Annotated[
+        Array[Annotated[int, Field(ge=1)]],
+        Field(min_length=2, max_length=2),
+        Expect(size="expected [start, end], the first and last block steered; got {got} entries"),
+        AfterValidator(_blocks),
+    ]
+    """The first and last block steered, inclusive (block 0 cannot be steered)."""
+    max_tokens: Count = 48
+    """The longest extraction answer (part of the vector's recipe)."""
+    seed: Annotated[int, Field(ge=0)] = 0
+    """The extraction's sampling seed (part of the vector's recipe)."""
+    text_tokens: Annotated[int, Field(ge=0)] = 32
+    """Tokens of one greedy free-text answer per task and coefficient (0: none)."""
+
+    @field_validator("blocks")
+    @classmethod
+    def _blocks_have_directions(cls, blocks: tuple[int, ...], info: ValidationInfo) -> Any:
+        path = info.data.get("spec")
+        if path is None:
+            return blocks  # the spec is invalid: reported on its own field
+        from simulacra.vectors import load_spec
+
+        layers = load_spec(path).layers
+        if not any(blocks[0] <= b <= blocks[1] for b in layers):
+            listed = ", ".join(map(str, layers))
+            fail([((), f"[{blocks[0]}, {blocks[1]}] holds none of the spec's layers ({listed})")])
+        return blocks
+
+
+def _steer_fact(controls: Any, info: ValidationInfo) -> Any:
+    """Record whether ``[controls.steer]`` exists, for the designs' "steered"."""
+    facts(info)["steer"] = controls.steer is not None
+    return controls
+
+
 class ControlTexts(SchemaModel):
     """The controls' texts (``[controls]``)."""
 
@@ -213,6 +277,8 @@ class ControlTexts(SchemaModel):
     """The order to comply."""
     neutral: Annotated[Array[Annotated[Text, AfterValidator(_no_braces)]], Field(min_length=1)]
     """Filler sentences for the length-matched neutral text (no braces)."""
+    steer: SteerControl | None = None
+    """The activation positive control (designs list it as "steered")."""
 
 
 class ChannelSpec(SchemaModel):
@@ -347,7 +413,7 @@ class DesignSpec(SchemaModel):
     motives: _levels(Motive, "motive", 0) = ()
     """Levels of ``motive`` (tasks with motives only), each with its text in [motives]."""
     controls: _levels(Control, "control", 0) = ()
-    """The controls run."""
+    """The controls run ("steered" needs [controls.steer])."""
     seeds: Count
     """Seeds (replicates) per condition."""
     draws: Annotated[int, Field(ge=0)]
@@ -360,11 +426,7 @@ class DesignSpec(SchemaModel):
         if tasks == ALL:
             return tuple(files or ())
         if files:  # none at all: reported on the tasks directory
-            fail(
-                ((i,), unknown_name("task", t, files))
-                for i, t in enumerate(tasks)
-                if t not in files
-            )
+            fail(unknown("task", tasks, files))
         return tasks
 
     @field_validator("templates")
@@ -376,12 +438,7 @@ class DesignSpec(SchemaModel):
         names = {t: [x.name for x in tasks[t].templates] for t in chosen if t in tasks}
         if not isinstance(written, tuple):
             return {t: tuple(n if written == ALL else n[:written]) for t, n in names.items()}
-        known = sorted({n for task in names.values() for n in task})
-        fail(
-            ((i,), unknown_name("template", t, known))
-            for i, t in enumerate(written)
-            if t not in known
-        )
+        fail(unknown("template", written, sorted({n for task in names.values() for n in task})))
         for task, own in names.items():
             if not set(written) & set(own):
                 listed = ", ".join(map(quote, own))
@@ -401,6 +458,17 @@ class DesignSpec(SchemaModel):
         if not channels and any(p != "none" for p in info.data.get("peers", ())):
             fail([((), "a peer condition needs at least one channel")])
         return _tabled(channels, info, "channel")
+
+    @field_validator("controls")
+    @classmethod
+    def _controls(cls, controls: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if "steered" in controls:
+            if facts(info).get("steer") is False:
+                at = controls.index("steered")
+                fail([((at,), "control 'steered' needs a [controls.steer] table")])
+            if "none" not in info.data.get("peers", ("none",)):
+                fail([((), "control 'steered' needs peer 'none': it is paired with the baseline")])
+        return controls
 
     @field_validator("motives")
     @classmethod
@@ -436,7 +504,7 @@ class BatteryFile(SchemaModel):
         default_factory=dict, validate_default=True
     )
     """What the modified model is for, per motive (tasks with ``motives = true``)."""
-    controls: ControlTexts
+    controls: Annotated[ControlTexts, AfterValidator(_steer_fact)]
     """The controls' texts."""
     channels: _table("Channels", "The channels.", ChannelSpec, Channel, dialogue=DialogueSpec)
     """How each channel carries the peer material."""
@@ -492,7 +560,7 @@ def read_battery(directory: Path) -> GoalGuardingSpec:
             tasks[path.stem] = validate(TaskSpec, read_toml(path), str(path))
         except ScenarioError as error:
             issues += error.issues
-    context = {"task_files": [path.stem for path in files], "tasks": tasks}
+    context = {"task_files": [path.stem for path in files], "tasks": tasks, "root": str(directory)}
     source = str(directory / BATTERY_FILE)
     try:
         battery = validate(BatteryFile, read_toml(source), source, context)

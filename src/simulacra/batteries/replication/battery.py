@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,12 @@ from pydantic import Field, field_validator, model_validator
 
 from simulacra.batteries.base import RunOptions, Unit
 from simulacra.batteries.replication.effects import Effect, EffectFile, effect_of
+from simulacra.batteries.replication.intervention import (
+    Prepared,
+    describe_rows,
+    prepare,
+    spec_issues,
+)
 from simulacra.batteries.replication.interview import MODES, interview
 from simulacra.batteries.replication.population import (
     Population,
@@ -360,12 +367,26 @@ class ReplicationBattery:
             self.population, {e.name: e.condition_names for e in self.effects}, list(indices)
         )
 
-    def run_unit(self, unit: Unit, engine: Engine) -> dict[str, pd.DataFrame]:
-        """Interview one chunk: the ``answers`` and ``participants`` tables."""
+    def run_unit(
+        self, unit: Unit, engine: Engine, out: Path | None = None
+    ) -> dict[str, pd.DataFrame]:
+        """Interview one chunk: the ``answers`` and ``participants`` tables.
+
+        Effects with an ``[intervention]`` get their vectors from ``out/vectors``
+        (extracted there once per model; a temporary folder without ``out``) and
+        add the ``interventions`` table.
+        """
         p = unit.params
         effects = self.effects
         if "effects" in p:
             effects = tuple(e for e in self.effects if e.name in set(p["effects"]))
+        levers = [e for e in effects if e.intervention is not None]
+        prepared: dict[str, Prepared] = {}
+        if levers:
+            cache = Path(out) / "vectors" if out is not None else Path(tempfile.mkdtemp())
+            for effect in levers:
+                assert effect.intervention is not None
+                prepared[effect.name] = prepare(effect.intervention, engine, unit.model, cache)
         population = Population(
             self.population, {e.name: e.condition_names for e in effects}, range_list(p)
         )
@@ -380,10 +401,15 @@ class ReplicationBattery:
             reask=int(p["reask"]),
             samples=int(p["samples"]),
             name=self.participant_name,
+            interventions=prepared,
         )
         participants = population.frame()
         participants["persona_used"] = bool(p["persona"])
-        return {"answers": answers, "participants": participants}
+        tables = {"answers": answers, "participants": participants}
+        if prepared:
+            rows = [row for name, done in prepared.items() for row in describe_rows(name, done)]
+            tables["interventions"] = pd.DataFrame(rows)
+        return tables
 
     def describe(self) -> dict[str, Any]:
         """The battery for the manifest: its title, effects and every file's content."""
@@ -391,6 +417,9 @@ class ReplicationBattery:
             "kind": KIND,
             "title": self.title,
             "effects": [e.name for e in self.effects],
+            "interventions": {
+                e.name: e.intervention.text() for e in self.effects if e.intervention is not None
+            },
             "population_seed": self.population.seed,
             "variance": {
                 "participants": self.reask,
@@ -471,7 +500,16 @@ def load(directory: str | Path) -> ReplicationBattery:
         raise ScenarioError(
             ScenarioIssue(str(directory), "", f"a battery directory needs a {BATTERY_FILE}")
         )
-    return build(directory, read_files(directory))
+    battery = build(directory, read_files(directory))
+    issues = [
+        issue
+        for effect in battery.effects
+        if effect.intervention is not None
+        for issue in spec_issues(effect.intervention, str(effect.path))
+    ]
+    if issues:
+        raise ScenarioError(issues)
+    return battery
 
 
 def build(directory: Path, files: Mapping[str, Any]) -> ReplicationBattery:

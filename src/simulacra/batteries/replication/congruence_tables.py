@@ -7,9 +7,11 @@ sides among its levels: the covariance task of ``scenarios/motivated_reasoning``
 ``covariance_detection`` and ``covariance_debiased``) and the evaluation of evidence
 (:data:`~simulacra.analysis.congruence.EVIDENCE_DESIGN`). A participant's side is
 that moderator's level of its attribute; run 0's scores are analysed. Effects of
-one design form one *task*; an effect whose name contains ``debias`` holds the
-answers after the debiasing instruction (``debiased``), the others the plain ones.
-A task with more than one plain (or debiased) effect is analysed effect by effect.
+one design form one *task*; each effect is one *lever* condition (:func:`lever_of`):
+``debiased`` for an effect whose name contains ``debias`` (the debiasing
+instruction), its intervention's label for one with an ``[intervention]``
+(``capped``, ``steered``), ``plain`` otherwise. A task with two effects of one lever
+is analysed effect by effect.
 
 Per model and task, :func:`congruence_tables` gives the table of
 :func:`~simulacra.analysis.congruence.congruence_analysis` (``congruence.csv``), the
@@ -40,7 +42,7 @@ from simulacra.analysis.congruence import (
 from simulacra.analysis.moderators import Moderator
 from simulacra.batteries.replication.subgroups import effect_moderators
 
-__all__ = ["DESIGNS", "CongruenceTask", "congruence_tables", "congruence_tasks"]
+__all__ = ["DESIGNS", "CongruenceTask", "congruence_tables", "congruence_tasks", "lever_of"]
 
 DESIGNS: Mapping[str, CongruenceDesign] = {
     "covariance_detection": KAHAN_DESIGN,
@@ -64,12 +66,13 @@ class CongruenceTask:
     Attributes:
         name: the task (a key of :data:`DESIGNS`, or an effect name when split).
         design: the conditions' frames and results, the sides' congenial results.
-        effects: ``(effect name, debiased, moderator)``: the moderator gives the side.
+        effects: ``(effect name, lever, moderator)``: the lever condition
+            (:func:`lever_of`); the moderator gives the side.
     """
 
     name: str
     design: CongruenceDesign
-    effects: tuple[tuple[str, bool, Moderator], ...]
+    effects: tuple[tuple[str, str, Moderator], ...]
 
 
 def _side_moderator(effect: Any, design: CongruenceDesign) -> Moderator | None:
@@ -77,6 +80,14 @@ def _side_moderator(effect: Any, design: CongruenceDesign) -> Moderator | None:
         if set(design.sides) <= set(moderator.levels):
             return moderator
     return None
+
+
+def lever_of(effect: Any) -> str:
+    """An effect's lever condition: ``debiased``, its intervention's label, or ``plain``."""
+    if DEBIAS_MARK in effect.name:
+        return "debiased"
+    intervention = getattr(effect, "intervention", None)
+    return intervention.label if intervention is not None else "plain"
 
 
 def congruence_tasks(effects: Sequence[Any]) -> list[CongruenceTask]:
@@ -87,12 +98,11 @@ def congruence_tasks(effects: Sequence[Any]) -> list[CongruenceTask]:
         for effect in effects:
             moderator = _side_moderator(effect, design)
             if moderator is not None and set(effect.condition_names) == set(design.conditions):
-                found.append((effect.name, DEBIAS_MARK in effect.name, moderator))
+                found.append((effect.name, lever_of(effect), moderator))
         if not found:
             continue
-        plain = [e for e in found if not e[1]]
-        debiased = [e for e in found if e[1]]
-        if len(plain) <= 1 and len(debiased) <= 1:
+        levers = [lever for _, lever, _ in found]
+        if len(set(levers)) == len(levers):
             tasks.append(CongruenceTask(name, design, tuple(found)))
         else:
             tasks += [CongruenceTask(e[0], design, (e,)) for e in found]
@@ -102,7 +112,7 @@ def congruence_tasks(effects: Sequence[Any]) -> list[CongruenceTask]:
 def _task_data(
     task: CongruenceTask, scores: Mapping[str, pd.DataFrame], model: str, people: pd.DataFrame
 ) -> pd.DataFrame:
-    """Run 0's answers of the task's effects with ``side`` and ``debiased``."""
+    """Run 0's answers of the task's effects with ``side`` and ``debiased`` (the lever)."""
     parts = []
     for effect, debiased, moderator in task.effects:
         frame = scores.get(f"{model}/{effect}")

@@ -12,6 +12,8 @@ them in use); :func:`effect_of` builds the :class:`Effect` the battery runs.
 published main effect: it may leave out ``[target]``. ``[[moderators]]`` name a
 population attribute with its levels (docs/moderators.md); references to the
 population (``only``, moderators) are checked against its facts (``attributes``).
+``[intervention]`` caps or steers the residual stream while the effect's respondents
+answer (:mod:`~simulacra.batteries.replication.intervention`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from simulacra.analysis.moderators import Moderator
 from simulacra.analysis.replication import ScoringStep
+from simulacra.batteries.replication.intervention import (
+    Intervention,
+    InterventionEntry,
+    intervention_of,
+)
 from simulacra.batteries.replication.tables import (
     ITEM_KINDS,
     RESERVED,
@@ -51,7 +58,7 @@ from simulacra.schema import (
     facts,
     fail,
     quote,
-    unknown_name,
+    unknown,
     with_problems,
 )
 
@@ -132,6 +139,8 @@ class Effect:
         path: the file it came from.
         exploratory: no published main effect (``exploratory = true`` or the tag).
         moderators: the subgroup comparisons (``[[moderators]]``).
+        intervention: capping or steering while its respondents answer
+            (``[intervention]``, :mod:`~simulacra.batteries.replication.intervention`).
     """
 
     name: str
@@ -150,6 +159,7 @@ class Effect:
     path: Path
     exploratory: bool = False
     moderators: tuple[Moderator, ...] = field(default=())
+    intervention: Intervention | None = None
 
     @property
     def condition_names(self) -> tuple[str, ...]:
@@ -226,6 +236,8 @@ class EffectFile(SchemaModel):
     """The published effect (required unless exploratory)."""
     moderators: Array[ModeratorEntry] = ()
     """Subgroups compared: who shows the effect."""
+    intervention: InterventionEntry | None = None
+    """Capping or steering along a persona vector while the respondents answer."""
 
     @model_validator(mode="wrap")
     @classmethod
@@ -294,37 +306,29 @@ class EffectFile(SchemaModel):
     @classmethod
     def _contrast(cls, contrast: ContrastEntry, info: ValidationInfo) -> ContrastEntry:
         problems: list[Problem] = []
-        if "conditions" in info.data:
+        for key in ("treatment", "control") if "conditions" in info.data else ():
             names = [c.name for c in info.data["conditions"]]
-            problems += [
-                ((key,), unknown_name("condition", getattr(contrast, key), names))
-                for key in ("treatment", "control")
-                if getattr(contrast, key) not in names
-            ]
+            problems += unknown("condition", getattr(contrast, key), names, at=(key,))
         if contrast.treatment == contrast.control:
             problems.append((("control",), "must differ from contrast.treatment"))
         columns = score_columns(info.data)
         if columns is not None and "scoring" in info.data:
             follow_steps(info.data["scoring"], columns, [c.name for c in info.data["conditions"]])
             score = contrast.score
-            if score not in columns:
-                problems.append((("score",), unknown_name("item", score, list(columns))))
-            elif columns[score].kind != "number":
+            problems += unknown("item", score, columns, at=("score",))
+            if score in columns and columns[score].kind != "number":
                 message = f"'{score}' is an uncoded choice item; add a 'code' step"
                 problems.append((("score",), message))
         fail(problems)
         return contrast
 
 
-def _labels(table: Mapping[str, tuple[str, ...]], known: Mapping[str, Any]) -> Any:
+def _labels(table: Mapping[str, tuple[str, ...]], known: Mapping[str, Any]) -> list[Problem]:
     """Problems of a table attribute -> labels against the population's attributes."""
+    problems = unknown("attribute", table, known)
     for name, labels in table.items():
-        if name not in known:
-            yield ((name,), unknown_name("attribute", name, list(known)))
-            continue
-        for index, label in enumerate(labels):
-            if label not in known[name]:
-                yield ((name, index), unknown_name("label", label, known[name]))
+        problems += unknown("label", labels, known.get(name, labels), at=(name,))
+    return problems
 
 
 # --------------------------------------------------------------------------- building
@@ -361,4 +365,5 @@ def effect_of(file: EffectFile, path: Path) -> Effect:
         path=path,
         exploratory=file.exploratory or EXPLORATORY in file.tags,
         moderators=tuple(m.moderator() for m in file.moderators),
+        intervention=intervention_of(file.intervention, path),
     )

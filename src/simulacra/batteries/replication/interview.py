@@ -29,19 +29,22 @@ Answering modes:
   ``samples`` seeded samples (sample 0 is the sampled-mode answer).
 
 Lead-in answers are always sampled (a dialogue holds one text). Run ``r > 0``
-re-asks participants with a new sampling seed (:func:`answer_seed`).
+re-asks participants with a new sampling seed (:func:`answer_seed`). An effect with
+an ``[intervention]`` is asked in its own engine call under its capping or steering
+(:mod:`~simulacra.batteries.replication.intervention`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from simulacra.batteries.replication.effects import Effect
+from simulacra.batteries.replication.intervention import Prepared, applied
 from simulacra.batteries.replication.population import Participant
 from simulacra.instruments import INTERVIEWER, Answer, Instrument, Numeric, Respondent, ask
 from simulacra.instruments.asking import instrument_text
@@ -103,6 +106,7 @@ def interview(
     samples: int,
     name: str,
     group: int = 1,
+    interventions: Mapping[str, Prepared] | None = None,
 ) -> pd.DataFrame:
     """Ask ``participants`` every study; return the ``answers`` table.
 
@@ -118,11 +122,15 @@ def interview(
         samples: numeric samples per item in expected mode.
         name: the participant's name in the dialogue.
         group: participants per batch of engine calls.
+        interventions: effect name -> its intervention resolved on this model: that
+            effect's lead-ins and items are asked under it (one engine call per
+            setting; answers are seeded per item, so the others do not change).
 
     Returns:
         One row per answer (lead-ins included), columns :data:`ANSWER_COLUMNS`.
     """
     by_name = {effect.name: effect for effect in effects}
+    levers = dict(interventions or {})
     rows: list[dict[str, Any]] = []
     for start in range(0, len(participants), group):
         if persona:
@@ -144,8 +152,29 @@ def interview(
                 samples,
                 name,
                 rows,
+                levers,
             )
     return pd.DataFrame(rows, columns=list(ANSWER_COLUMNS))
+
+
+def _ask(
+    engine: Engine,
+    items: Sequence[tuple[Respondent, Instrument]],
+    effects: Sequence[str],
+    levers: Mapping[str, Prepared],
+    seed: int,
+) -> list[Answer]:
+    """Ask ``items`` (item i of effect ``effects[i]``), each under its effect's intervention."""
+    if not any(effect in levers for effect in effects):
+        return ask(engine, items, seed=seed)
+    answers: list[Answer | None] = [None] * len(items)
+    for setting in dict.fromkeys(levers.get(effect) for effect in effects):
+        chosen = [i for i, effect in enumerate(effects) if levers.get(effect) is setting]
+        with applied(engine, setting):
+            asked = ask(engine, [items[i] for i in chosen], seed=seed)
+            for i, answer in zip(chosen, asked, strict=True):
+                answers[i] = answer
+    return [answer for answer in answers if answer is not None]
 
 
 def _ask_group(
@@ -159,9 +188,12 @@ def _ask_group(
     samples: int,
     name: str,
     rows: list[dict[str, Any]],
+    levers: Mapping[str, Prepared],
 ) -> None:
     """One run of a group of participants: their lead-ins, then all their items."""
-    histories = _lead_ins(engine, members, by_name, run, run_seed, mode, persona, name, rows)
+    histories = _lead_ins(
+        engine, members, by_name, run, run_seed, mode, persona, name, rows, levers
+    )
     items: list[tuple[Respondent, Instrument]] = []
     where: list[tuple[Participant, Effect, int, int]] = []
     for participant in members:
@@ -176,7 +208,7 @@ def _ask_group(
                     key = sample_key(participant.key, sample)
                     items.append((Respondent(key, system, history, name), instrument))
                     where.append((participant, effect, position, sample))
-    answers = ask(engine, items, seed=run_seed)
+    answers = _ask(engine, items, [w[1].name for w in where], levers, run_seed)
     for answer, (participant, effect, position, sample) in zip(answers, where, strict=True):
         rows.append(
             _row(answer, participant, effect, position, run, sample, "measure", mode, persona)
@@ -193,6 +225,7 @@ def _lead_ins(
     persona: bool,
     name: str,
     rows: list[dict[str, Any]],
+    levers: Mapping[str, Prepared],
 ) -> dict[tuple[str, str], tuple[Message, ...]]:
     """Ask the lead-ins depth by depth; return each (participant, effect)'s dialogue."""
     histories: dict[tuple[str, str], tuple[Message, ...]] = {}
@@ -212,9 +245,8 @@ def _lead_ins(
                     where.append((participant, effect, position, leads[depth]))
         if not items:
             return histories
-        for answer, (participant, effect, position, lead) in zip(
-            ask(engine, items, seed=run_seed), where, strict=True
-        ):
+        asked = _ask(engine, items, [w[1].name for w in where], levers, run_seed)
+        for answer, (participant, effect, position, lead) in zip(asked, where, strict=True):
             key = (participant.key, effect.name)
             histories[key] = (
                 *histories.get(key, ()),

@@ -27,7 +27,6 @@ Schema::
 
 from __future__ import annotations
 
-import string
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +38,6 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from simulacra.batteries.replication.tables import one_or_table
 from simulacra.schema import (
     Array,
     Expect,
@@ -50,7 +48,10 @@ from simulacra.schema import (
     Text,
     facts,
     fail,
+    one_or_table,
     ordered_pair,
+    placeholders,
+    unknown,
     unknown_name,
     with_problems,
 )
@@ -341,18 +342,8 @@ class PopulationFile(SchemaModel):
         )
         problems: list[Problem] = []
         if isinstance(template, str) and isinstance(attributes, Mapping):
-            try:
-                fields = [f for _, f, _, _ in string.Formatter().parse(template) if f is not None]
-            except ValueError as exc:
-                message = f"not a valid template: {exc} (write a literal brace as {{{{ or }}}})"
-                problems.append((("template",), message))
-                fields = []
-            names = list(attributes)
-            problems += [
-                (("template",), unknown_name("attribute", f, names) + f" in {{{f}}}")
-                for f in fields
-                if f not in names
-            ]
+            found = placeholders(template, list(attributes), "attribute")
+            problems = [(("template",), message) for message in found]
         return with_problems(handler, data, problems)
 
     @field_validator("attributes")
@@ -380,9 +371,7 @@ def _parent(name: str, entry: AttributeEntry, known: dict[str, list[str]], names
         )
         yield ((name, "given"), message)
         return
-    for key in weights:
-        if key not in known[parent]:
-            yield ((name, "weights", key), unknown_name(f"{parent} label", key, known[parent]))
+    yield from unknown(f"{parent} label", weights, known[parent], at=(name, "weights"))
     for label in known[parent]:
         if label not in weights:
             yield ((name, "weights"), f"missing weights for {parent} {label!r}")

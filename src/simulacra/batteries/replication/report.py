@@ -7,7 +7,8 @@ changed or gone since), scores every effect and writes, atomically:
 - ``summary.csv``: one main row per model and effect (d, 95% and 99% CIs, the targets,
   the four criteria, n, unparsed numeric answers, the variance decomposition,
   ``exploratory``, ``in_overall`` and the ``reason`` of every NaN), followed by the
-  effect's subgroup rows when it declares moderators (``moderator``, ``level``);
+  effect's subgroup rows when it declares moderators (``moderator``, ``level``); an
+  ``intervention`` column when an effect caps or steers (:func:`with_interventions`);
 - ``overall.csv``: one row per model over the effects counted across effects (r with
   the targets and originals, sign agreement, specificity, effects replicated per
   criterion; ``left_out`` names the others);
@@ -78,6 +79,22 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def with_interventions(summary: pd.DataFrame, battery: ReplicationBattery) -> pd.DataFrame:
+    """``summary`` with an ``intervention`` column after ``effect`` when an effect has one.
+
+    The cell says what was in force while the effect's respondents answered (e.g.
+    ``cap partisan@8,10,12 band neutral``), on the main row and every subgroup row;
+    empty for the other effects. Without any intervention the table is unchanged.
+    """
+    texts = {e.name: e.intervention.text() for e in battery.effects if e.intervention}
+    if not texts or summary.empty:
+        return summary
+    summary = summary.copy()
+    column = summary["effect"].map(texts).fillna("")
+    summary.insert(summary.columns.get_loc("effect") + 1, "intervention", column)
+    return summary
+
+
 def write_report(result: BatteryResult, figdir: str | os.PathLike[str]) -> list[Path]:
     """Score a replication run and write its tables and figures into ``figdir``.
 
@@ -96,6 +113,7 @@ def write_report(result: BatteryResult, figdir: str | os.PathLike[str]) -> list[
     summary, overall, scores = summarize(
         result["answers"], battery.effects, participants, source=source
     )
+    summary = with_interventions(summary, battery)
     tables = [("summary.csv", summary), ("overall.csv", overall)]
     congruence = congruence_tables(summary, scores, battery.effects, participants)
     if congruence is not None:

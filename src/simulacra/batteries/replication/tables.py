@@ -14,18 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import (
-    AfterValidator,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationError,
-    ValidationInfo,
-    WithJsonSchema,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from simulacra.analysis.moderators import INTERACTION, InteractionTarget, Moderator
 from simulacra.analysis.replication import (
@@ -51,10 +40,11 @@ from simulacra.schema import (
     Unique,
     facts,
     fail,
+    kind_keys,
+    one_or_table,
     ordered_pair,
     quote,
-    unknown_name,
-    with_problems,
+    unknown,
 )
 from simulacra.schema.model import NAME_PATTERN
 
@@ -108,35 +98,6 @@ _STEP_KEYS = {
 # --------------------------------------------------------------------------- field types
 
 
-def _by_key(adapter: TypeAdapter[Any], value: Any) -> Any:
-    """``value`` validated by ``adapter``; a table's values each, errors located under the key."""
-    pairs = value.items() if isinstance(value, Mapping) else [((), value)]
-    out, kept = {}, []
-    for key, item in pairs:
-        try:
-            out[key] = adapter.validate_python(item)
-        except ValidationError as error:
-            where = key if isinstance(key, tuple) else (key,)
-            kept += [
-                InitErrorDetails(
-                    type=PydanticCustomError(e["type"], e["msg"], e.get("ctx")),
-                    loc=(*where, *e["loc"]),
-                    input=e.get("input"),
-                )
-                for e in error.errors(include_url=False)
-            ]
-    fail([], kept)
-    return out if isinstance(value, Mapping) else out[()]
-
-
-def one_or_table(inner: Any) -> Any:
-    """A field holding a value, or a table of values by name (condition, level)."""
-    adapter = TypeAdapter(inner, config=ConfigDict(strict=True, allow_inf_nan=False))
-    one = adapter.json_schema()
-    schema = {"anyOf": [one, {"type": "object", "additionalProperties": one}]}
-    return Annotated[Any, AfterValidator(lambda v: _by_key(adapter, v)), WithJsonSchema(schema)]
-
-
 Interval = ordered_pair(float, "two numbers")
 Options = Annotated[Array[Text], Field(min_length=2), Unique("option")]
 Labels = Annotated[Array[Text], Field(min_length=1)]
@@ -151,32 +112,6 @@ LabelsBy = one_or_table(Labels)
 def grouped(levels: Any) -> dict[str, tuple[str, ...]]:
     """A moderator's levels as a table (an array of labels: each label its own level)."""
     return dict(levels) if isinstance(levels, Mapping) else {label: (label,) for label in levels}
-
-
-def _keys_of(
-    tag: str,
-    keys: Mapping[str, tuple[str, ...]],
-    required: Mapping[str, tuple[str, ...]],
-    data: Any,
-    handler: Any,
-) -> Any:
-    """Validate a table whose ``tag`` (its kind, its step) decides the keys it has and needs."""
-    kind = data.get(tag) if isinstance(data, Mapping) else None
-    if kind not in keys:
-        return handler(data)
-    own = keys[kind]
-    stray = [key for key in data if key not in own and any(key in k for k in keys.values())]
-    noun = f"a {kind} {'step' if tag == 'step' else 'question'}"
-    problems: list[Problem] = [
-        ((key,), f"{quote(key)} is not a key of {noun}; expected one of {', '.join(own)}")
-        for key in stray
-    ]
-    problems += [
-        ((key,), f"missing required key {quote(key)} ({noun} needs it)")
-        for key in required.get(kind, ())
-        if key not in data
-    ]
-    return with_problems(handler, {k: v for k, v in data.items() if k not in stray}, problems)
 
 
 # --------------------------------------------------------------------------- the file's tables
@@ -211,7 +146,7 @@ class InstrumentEntry(SchemaModel):
     @model_validator(mode="wrap")
     @classmethod
     def _kind_keys(cls, data: Any, handler: Any) -> Any:
-        return _keys_of("kind", _KIND_KEYS, _REQUIRED, data, handler)
+        return kind_keys(handler, data, "kind", _KIND_KEYS, _REQUIRED, "question")
 
     def instrument(self, effect: str, condition: str | None = None) -> Instrument:
         """The instrument as asked in ``condition`` (named ``effect.name``)."""
@@ -288,7 +223,7 @@ class StepEntry(SchemaModel):
     @model_validator(mode="wrap")
     @classmethod
     def _step_keys(cls, data: Any, handler: Any) -> Any:
-        return _keys_of("step", _STEP_KEYS, _STEP_REQUIRED, data, handler)
+        return kind_keys(handler, data, "step", _STEP_KEYS, _STEP_REQUIRED, "step")
 
     @field_validator("at_or_above")
     @classmethod
@@ -388,8 +323,8 @@ class ModeratorEntry(SchemaModel):
     @classmethod
     def _attribute(cls, attribute: str, info: ValidationInfo) -> str:
         known = facts(info).get("attributes")
-        if known is not None and attribute not in known:
-            fail([((), unknown_name("attribute", attribute, list(known)))])
+        if known is not None:
+            fail(unknown("attribute", attribute, known))
         return attribute
 
     @field_validator("levels")
@@ -407,8 +342,8 @@ class ModeratorEntry(SchemaModel):
                 if label in first:
                     message = f"label {quote(label)} is in two levels, {quote(first[label])} and "
                     problems.append((where, message + quote(level)))
-                elif known is not None and label not in known:
-                    problems.append((where, unknown_name("label", label, known)))
+                elif known is not None:
+                    problems += unknown("label", label, known, at=where)
                 first.setdefault(label, level)
         if len(grouped(levels)) < 2:
             problems.append(((), "expected at least 2 levels to compare, got 1"))
@@ -425,8 +360,8 @@ class ModeratorEntry(SchemaModel):
     @classmethod
     def _reference(cls, reference: str | None, info: ValidationInfo) -> str | None:
         levels = info.data.get("levels")
-        if reference is not None and levels is not None and reference not in grouped(levels):
-            fail([((), unknown_name("level", reference, list(grouped(levels))))])
+        if reference is not None and levels is not None:
+            fail(unknown("level", reference, grouped(levels)))
         return reference
 
     @field_validator("target")
@@ -438,8 +373,8 @@ class ModeratorEntry(SchemaModel):
         reference = info.data["reference"] or levels[0]
         if target.level is None and len(levels) > 2:
             fail([(("level",), "with more than two levels, name the level the target compares")])
-        if target.level is not None and target.level not in levels:
-            fail([(("level",), unknown_name("level", target.level, levels))])
+        if target.level is not None:
+            fail(unknown("level", target.level, levels, at=("level",)))
         if target.level == reference:
             fail([(("level",), f"{quote(reference)} is the reference; name a level compared")])
         return target
@@ -511,7 +446,7 @@ def _step(entry: StepEntry, columns: dict[str, _Column], conditions: list[str]) 
             )
         for index, part in enumerate(entry.items):
             if part not in columns:
-                raise _StepError((("items", index), unknown_name("item", part, list(columns))))
+                raise _StepError(*unknown("item", part, columns, at=("items", index)))
             if columns[part].kind != "number":
                 raise _StepError(
                     (("items", index), f"'{part}' is a choice item; code it 0/1 first")
@@ -519,7 +454,7 @@ def _step(entry: StepEntry, columns: dict[str, _Column], conditions: list[str]) 
         columns[entry.name] = _Column("number")
         return Composite(entry.name, entry.items, entry.min_valid or len(entry.items))
     if item not in columns:
-        raise _StepError((("item",), unknown_name("item", item, list(columns))))
+        raise _StepError(*unknown("item", item, columns, at=("item",)))
     column = columns[item]
     if kind == "code":
         if column.options is None:
@@ -545,9 +480,7 @@ def by_condition(value: Any, conditions: list[str], missing: str) -> list[Proble
     """Problems of a table keyed by condition: unknown conditions, and ``missing`` ones."""
     if not isinstance(value, Mapping):
         return []
-    problems: list[Problem] = [
-        ((c,), unknown_name("condition", c, conditions)) for c in value if c not in conditions
-    ]
+    problems = unknown("condition", value, conditions)
     return problems + [((), missing.format(c)) for c in conditions if c not in value]
 
 
@@ -568,6 +501,6 @@ def _coded(
         known = sorted({option for c in scope for option in options[c]})
         bad = [option for option in chosen if option not in known]
         if bad:
-            raise _StepError((("one", *loc), unknown_name("option", bad[0], known)))
+            raise _StepError(*unknown("option", bad[0], known, at=("one", *loc)))
         coded.update((c, frozenset(chosen)) for c in scope)
     return {c: coded[c] for c in conditions}

@@ -12,6 +12,8 @@ The rooms:
 
 - :mod:`~simulacra.batteries.stability.schema`: the files, read and validated;
 - :mod:`~simulacra.batteries.stability.design`: units and the interlocutor's script;
+- :mod:`~simulacra.batteries.stability.vectors`: persona vectors, the Assistant axis
+  and the capping floor per model, extracted once into the run's ``vectors/``;
 - :mod:`~simulacra.batteries.stability.run`: one dialogue on an engine;
 - :mod:`~simulacra.batteries.stability.report`: ``summary.csv`` and figures.
 
@@ -20,6 +22,7 @@ The rooms:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +30,8 @@ from simulacra.batteries.base import RunOptions, Unit
 from simulacra.batteries.stability.design import DEFAULT_DESIGN, design_summary, plan_units
 from simulacra.batteries.stability.report import write_report
 from simulacra.batteries.stability.run import run_stability_unit
-from simulacra.batteries.stability.schema import StabilitySpec, read_battery
+from simulacra.batteries.stability.schema import STEERED_SOURCES, StabilitySpec, read_battery
+from simulacra.batteries.stability.vectors import model_vectors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,6 +52,8 @@ class StabilityBattery:
     """
 
     kind = "stability"
+    takes_run_dir = True
+    """The runner passes ``out`` to :meth:`run_unit` (the vectors are cached in ``out/vectors``)."""
 
     def __init__(self, spec: StabilitySpec) -> None:
         self.spec = spec
@@ -64,9 +70,32 @@ class StabilityBattery:
         """One unit per dialogue of the chosen design (default ``quick``)."""
         return plan_units(self.spec, options)
 
-    def run_unit(self, unit: Unit, engine: Engine) -> dict[str, pd.DataFrame]:
-        """Run one dialogue: tables ``turns``, ``beliefs``, ``self_report`` and ``qa``."""
-        return run_stability_unit(self.spec, dict(unit.params), engine)
+    def needs_vectors(self, unit: Unit) -> bool:
+        """Whether a unit reads vectors: to steer, to cap, or to project its replies."""
+        file = self.spec.file
+        measured = bool(unit.params.get("projections", False)) and (
+            file.axis is not None or any(p.vector is not None for p in file.personas)
+        )
+        return (
+            unit.params["source"] in STEERED_SOURCES or unit.params["capping"] == "on" or measured
+        )
+
+    def run_unit(
+        self, unit: Unit, engine: Engine, out: Path | None = None
+    ) -> dict[str, pd.DataFrame]:
+        """Run one dialogue: ``turns``, ``beliefs``, ``self_report``, ``qa``, ``projections``.
+
+        Args:
+            unit: the unit.
+            engine: the engine of its model.
+            out: the run's directory: the model's vectors are extracted into (or read
+                from) ``out/vectors``; None: ``$XDG_CACHE_HOME/simulacra/vectors``.
+        """
+        vectors = None
+        if self.needs_vectors(unit):
+            cache = out / "vectors" if out is not None else _user_cache()
+            vectors = model_vectors(self.spec, unit.model, cache)
+        return run_stability_unit(self.spec, dict(unit.params), engine, vectors)
 
     def describe(self) -> dict[str, Any]:
         """Plain JSON facts for the manifest: pressures, personas, designs, settings."""
@@ -80,6 +109,12 @@ class StabilityBattery:
             "belief": file.belief.model_dump(mode="json"),
             "analysis": file.analysis.model_dump(mode="json"),
         }
+
+
+def _user_cache() -> Path:
+    """Where vectors go when a unit runs outside a battery run (``~/.cache/simulacra/vectors``)."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(root) / "simulacra" / "vectors"
 
 
 def load(directory: str | Path) -> StabilityBattery:

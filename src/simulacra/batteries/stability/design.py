@@ -110,6 +110,7 @@ def plan_units(spec: StabilitySpec, options: RunOptions) -> list[Unit]:
             slug += "_"
         slugs[model] = slug
     max_tokens = design.max_tokens or spec.file.dialogue.max_tokens
+    coefficient = design.coefficient or spec.file.steering.coefficient
     units = []
     # replicates outermost: a run stopped early holds whole crosses of conditions
     for model in models:
@@ -140,6 +141,8 @@ def plan_units(spec: StabilitySpec, options: RunOptions) -> list[Unit]:
                                     "warmup": design.warmup,
                                     "probe_every": design.probe_every,
                                     "max_tokens": max_tokens,
+                                    "coefficient": coefficient,
+                                    "projections": design.projections,
                                 }
                                 units.append(Unit(unit_id, model, params))
     return units

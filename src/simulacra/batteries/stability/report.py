@@ -18,7 +18,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from simulacra.analysis.stability import (
+    ABDULHAI_REDUCTION,
     StabilitySettings,
+    axis_curves,
     dialogue_scores,
     half_lives,
     line_retention,
@@ -26,7 +28,12 @@ from simulacra.analysis.stability import (
     summarize,
 )
 from simulacra.batteries.goal_guarding.report import _atomic, _save_csv
-from simulacra.plots.stability import plot_half_life_forest, plot_retention_curves
+from simulacra.plots.stability import (
+    plot_axis_drift,
+    plot_capping_effect,
+    plot_half_life_forest,
+    plot_retention_curves,
+)
 
 if TYPE_CHECKING:
     from simulacra.batteries.runner import BatteryResult
@@ -34,8 +41,15 @@ if TYPE_CHECKING:
 __all__ = ["FIGURES", "TABLES", "stat_settings", "write_report"]
 
 DPI = 120
-TABLES = ("summary.csv", "retention_curves.csv", "half_lives.csv", "dialogue_scores.csv")
-FIGURES = ("retention_curves.png", "half_life_forest.png")
+TABLES = (
+    "summary.csv",
+    "retention_curves.csv",
+    "half_lives.csv",
+    "dialogue_scores.csv",
+    "axis_curves.csv",
+)
+FIGURES = ("retention_curves.png", "half_life_forest.png", "axis_drift.png", "capping_effect.png")
+"""The figures; the last two only for runs that read projections (and capped)."""
 
 
 def stat_settings(manifest: Mapping[str, Any]) -> StabilitySettings:
@@ -84,12 +98,22 @@ def write_report(result: BatteryResult, figdir: str | os.PathLike[str]) -> list[
     _save_csv(
         dialogue_scores(turns, self_report, qa, lines), figdir / "dialogue_scores.csv", written
     )
+    axis = axis_curves(turns, settings)
     chance = float(turns["prior"].iloc[0]) if not turns.empty else None
     horizon = float((turns["turns"] - turns["warmup"]).max()) if not turns.empty else None
-    for name, fig in (
-        ("retention_curves.png", plot_retention_curves(curves, chance)),
-        ("half_life_forest.png", plot_half_life_forest(summary, horizon)),
-    ):
+    figures = [
+        ("retention_curves.png", lambda: plot_retention_curves(curves, chance)),
+        ("half_life_forest.png", lambda: plot_half_life_forest(summary, horizon)),
+    ]
+    if not axis.empty:
+        _save_csv(axis, figdir / "axis_curves.csv", written)
+        figures.append(("axis_drift.png", lambda: plot_axis_drift(axis)))
+    if (summary["metric"] == "capping_drift_reduction").any():
+        figures.append(
+            ("capping_effect.png", lambda: plot_capping_effect(summary, ABDULHAI_REDUCTION))
+        )
+    for name, draw in figures:
+        fig = draw()
         path = figdir / name
         try:
             _atomic(path, lambda tmp, fig=fig: fig.savefig(tmp, dpi=DPI, format="png"))

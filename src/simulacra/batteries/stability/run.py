@@ -2,7 +2,12 @@
 
 The persona agent (:class:`PersonaHost`, a Mesa agent) answers every interlocutor
 message by generation under its source's system prompt: the persona's description
-(``prompted``) or the default assistant's (``none``). After each reply an observer
+(``prompted``, ``prompted_steered``) or the default assistant's (``none``,
+``steered``). Under the steered sources it generates inside
+``engine.steering(persona vector, coefficient)``, and with capping on inside
+``engine.capping(Assistant axis, low=tau)`` (:mod:`~simulacra.batteries.stability.vectors`);
+its probes are asked under the same setting. The observer and the projections
+read every reply unsteered and uncapped. After each reply an observer
 (:class:`Observer`) scores the reply under every candidate identity (each persona
 and the default) by teacher forcing, with the same history, and updates its
 :class:`~simulacra.simulation.superposition.Superposition` by tempered Bayes. The
@@ -18,13 +23,17 @@ columns :data:`CONDITION_COLUMNS`:
 - ``turns``: one row per turn (turn 0: the prior, no text);
 - ``beliefs``: one row per turn × candidate;
 - ``self_report``: one row per probe turn × option;
-- ``qa``: one row per occasion (``start``/``end``) × fact × option.
+- ``qa``: one row per occasion (``start``/``end``) × fact × option;
+- ``projections`` (when the run has vectors): one row per reply × direction
+  (each persona's vector and ``assistant_axis``) at its measure block.
 
 ``docs/stability.md`` defines the measures computed from them.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import mesa
@@ -32,7 +41,13 @@ import numpy as np
 import pandas as pd
 
 from simulacra.batteries.stability.design import interlocutor_line, reassignment_target
-from simulacra.batteries.stability.schema import DEFAULT_IDENTITY, Fact, StabilitySpec
+from simulacra.batteries.stability.schema import (
+    DEFAULT_IDENTITY,
+    STEERED_SOURCES,
+    Fact,
+    StabilitySpec,
+)
+from simulacra.batteries.stability.vectors import ModelVectors
 from simulacra.instruments import Choice, Respondent, ask
 from simulacra.llm.chat import Message, render_dialogue
 from simulacra.simulation.superposition import Superposition
@@ -81,22 +96,44 @@ class PersonaHost(mesa.Agent):
         system: its system prompt.
     """
 
-    def __init__(self, model: mesa.Model, name: str, system: str) -> None:
+    def __init__(
+        self,
+        model: mesa.Model,
+        name: str,
+        system: str,
+        steer: tuple[Any, float, tuple[int, int] | None] | None = None,
+        cap: tuple[Any, float, tuple[int, ...]] | None = None,
+    ) -> None:
         super().__init__(model)
         self.name = name
         self.system = system
+        self.steer = steer
+        self.cap = cap
+
+    @contextlib.contextmanager
+    def setting(self, engine: Engine) -> Iterator[None]:
+        """Decode as this agent: under its steering and capping, if it has any."""
+        with contextlib.ExitStack() as stack:
+            if self.steer is not None:
+                vector, coefficient, layers = self.steer
+                stack.enter_context(engine.steering(vector, coefficient, layers=layers))
+            if self.cap is not None:
+                axis, tau, blocks = self.cap
+                stack.enter_context(engine.capping(axis, low=tau, layers=blocks))
+            yield
 
     def reply(self, engine: Engine, history: list[Message], settings: dict[str, Any]) -> str:
-        """Generate the reply to the last message of ``history``."""
+        """Generate the reply to the last message of ``history`` (under :meth:`setting`)."""
         prompt = render_dialogue(engine.chat, self.system, history, self.name)
-        text = engine.generate(
-            [prompt],
-            max_tokens=settings["max_tokens"],
-            temperature=settings["temperature"],
-            top_p=settings["top_p"],
-            stop=engine.chat.stop,
-            seeds=[settings["seed"]],
-        )[0]
+        with self.setting(engine):
+            text = engine.generate(
+                [prompt],
+                max_tokens=settings["max_tokens"],
+                temperature=settings["temperature"],
+                top_p=settings["top_p"],
+                stop=engine.chat.stop,
+                seeds=[settings["seed"]],
+            )[0]
         return text.strip()
 
 
@@ -143,8 +180,15 @@ class Observer(mesa.Agent):
 class StabilityDialogue(mesa.Model):
     """One dialogue of a stability unit: one :meth:`step` is one interlocutor message and reply."""
 
-    def __init__(self, spec: StabilitySpec, params: dict[str, Any], engine: Engine) -> None:
+    def __init__(
+        self,
+        spec: StabilitySpec,
+        params: dict[str, Any],
+        engine: Engine,
+        vectors: ModelVectors | None = None,
+    ) -> None:
         super().__init__(seed=int(params["seed"]))
+        self.vectors = vectors
         self.spec = spec
         self.params = params
         self.engine = engine
@@ -154,8 +198,16 @@ class StabilityDialogue(mesa.Model):
         systems[DEFAULT_IDENTITY] = file.default.system
         self.candidates = list(systems)
         source = str(params["source"])
-        agent_system = systems[self.assigned] if source == "prompted" else file.default.system
-        self.host = PersonaHost(self, file.dialogue.agent, agent_system)
+        prompted = source in ("prompted", "prompted_steered")
+        agent_system = systems[self.assigned] if prompted else file.default.system
+        self.host = PersonaHost(
+            self,
+            file.dialogue.agent,
+            agent_system,
+            steer=self._steer(source, params),
+            cap=self._cap(str(params["capping"])),
+        )
+        self.projection_rows: list[dict[str, Any]] = []
         self.observer = Observer(self, systems, file.belief.beta, file.belief.normalize)
         self.self_reports = {
             name: (
@@ -178,6 +230,67 @@ class StabilityDialogue(mesa.Model):
         prior = self.observer.superposition.probs
         self._record(0, "", None, prior, np.full(len(self.candidates), np.nan), np.nan, 0)
 
+    def _steer(
+        self, source: str, params: dict[str, Any]
+    ) -> tuple[Any, float, tuple[int, int] | None] | None:
+        """The agent's steering: its persona's vector, coefficient and blocks (steered sources)."""
+        if source not in STEERED_SOURCES:
+            return None
+        if self.vectors is None or self.assigned not in self.vectors.personas:
+            raise ValueError(f"source {source!r} needs the vector of persona {self.assigned!r}")
+        steering = self.spec.file.steering
+        coefficient = params.get("coefficient") or steering.coefficient
+        layers = tuple(steering.layers) if steering.layers is not None else None
+        return self.vectors.personas[self.assigned], float(coefficient), layers  # type: ignore[return-value]
+
+    def _cap(self, capping: str) -> tuple[Any, float, tuple[int, ...]] | None:
+        """The agent's capping: the Assistant axis, its floor and the capped blocks."""
+        if capping != "on":
+            return None
+        if self.vectors is None or self.vectors.axis is None:
+            raise ValueError("capping 'on' needs the Assistant axis ([axis])")
+        return self.vectors.axis, self.vectors.tau, self.vectors.capped
+
+    def _directions(self) -> list[tuple[str, Any, int]]:
+        """Every direction replies are projected on: name, vector, measure block."""
+        if self.vectors is None:
+            return []
+        named = list(self.vectors.personas.items())
+        if self.vectors.axis is not None:
+            named.append(("assistant_axis", self.vectors.axis))
+        return [(name, v, self.vectors.measure[name]) for name, v in named]
+
+    def project(self, history: list[Message], reply: str) -> dict[str, float]:
+        """Project ``reply`` on every direction, read unsteered after the agent's prompt.
+
+        Records rows of the ``projections`` table and returns the projection per
+        direction name.
+        """
+        from simulacra.vectors import project
+
+        directions = self._directions()
+        body = self.engine.chat.body(reply)
+        if not directions or not reply or self.engine.count_tokens(body) == 0:
+            return {}
+        blocks = sorted({block for _, _, block in directions})
+        prompt = render_dialogue(self.engine.chat, self.host.system, history, self.host.name)
+        means = self.engine.continuation_states([(prompt, body)], blocks)[0]
+        out = {}
+        for name, vector, block in directions:
+            row = dict(zip(vector.layers, vector.directions, strict=True))[block]
+            value = float(project(means[blocks.index(block)], row))
+            out[name] = value
+            self.projection_rows.append(
+                {
+                    "turn": self.turn,
+                    "vector": name,
+                    "layer": block,
+                    "assigned": name == self.assigned,
+                    "projection": value,
+                }
+            )
+        return out
+
     @property
     def facts(self) -> tuple[Fact, ...]:
         """The assigned identity's facts."""
@@ -194,7 +307,9 @@ class StabilityDialogue(mesa.Model):
         logliks: np.ndarray,
         alone: float,
         n_tokens: int,
+        projections: dict[str, float] | None = None,
     ) -> None:
+        projections = projections or {}
         a = self.candidates.index(self.assigned)
         d = self.candidates.index(DEFAULT_IDENTITY)
         own_before = sum(1 for m in self.history if m.speaker == self.host.name) - (
@@ -222,6 +337,8 @@ class StabilityDialogue(mesa.Model):
                 "loglik_alone": float(alone),
                 "prompt_to_line": float(ptl),
                 "line_to_line": float(ltl),
+                "persona_projection": projections.get(self.assigned, np.nan),
+                "axis_projection": projections.get("assistant_axis", np.nan),
             }
         )
         for name, p, ll in zip(self.candidates, probs, logliks, strict=True):
@@ -255,6 +372,7 @@ class StabilityDialogue(mesa.Model):
             "seed": _generation_seed(int(self.params["seed"]), self.turn),
         }
         reply = self.host.reply(self.engine, self.history, settings)
+        projections = self.project(self.history, reply)
         if reply and self.engine.count_tokens(self.engine.chat.body(reply)) > 0:
             logliks, alone, n_tokens = self.observer.observe(
                 self.engine, self.history, reply, self.host.name, self.assigned
@@ -263,7 +381,14 @@ class StabilityDialogue(mesa.Model):
             logliks, alone, n_tokens = np.full(len(self.candidates), np.nan), np.nan, 0
         self.history.append(Message(self.host.name, reply))
         self._record(
-            self.turn, message, reply, self.observer.superposition.probs, logliks, alone, n_tokens
+            self.turn,
+            message,
+            reply,
+            self.observer.superposition.probs,
+            logliks,
+            alone,
+            n_tokens,
+            projections,
         )
 
     def probe_items(self, turn: int, with_facts: str | None) -> list[tuple[Respondent, Any]]:
@@ -287,7 +412,10 @@ class StabilityDialogue(mesa.Model):
 
 
 def run_stability_unit(
-    spec: StabilitySpec, params: dict[str, Any], engine: Engine
+    spec: StabilitySpec,
+    params: dict[str, Any],
+    engine: Engine,
+    vectors: ModelVectors | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Run one dialogue and its probes.
 
@@ -295,11 +423,14 @@ def run_stability_unit(
         spec: the battery.
         params: the unit's params (:func:`~simulacra.batteries.stability.design.plan_units`).
         engine: the engine of the unit's model.
+        vectors: the model's persona vectors and axis (needed by the steered sources
+            and capping; without them no projections are read).
 
     Returns:
-        Tables ``turns``, ``beliefs``, ``self_report`` and ``qa``.
+        Tables ``turns``, ``beliefs``, ``self_report`` and ``qa`` (and
+        ``projections`` with vectors).
     """
-    dialogue = StabilityDialogue(spec, params, engine)
+    dialogue = StabilityDialogue(spec, params, engine, vectors)
     turns = int(params["turns"])
     probes = probe_turns(turns, int(params["probe_every"]))
     report_rows: list[dict[str, Any]] = []
@@ -308,7 +439,8 @@ def run_stability_unit(
     def probe(turn: int) -> None:
         occasion = "start" if turn == 0 else ("end" if turn == turns else None)
         items = dialogue.probe_items(turn, occasion)
-        answers = ask(engine, items, seed=int(params["seed"]))
+        with dialogue.host.setting(engine):
+            answers = ask(engine, items, seed=int(params["seed"]))
         for (_, instrument), answer in zip(items, answers, strict=True):
             if instrument.name == SELF_REPORT:
                 for name, p in zip(dialogue.candidates, answer.probabilities, strict=True):
@@ -348,6 +480,8 @@ def run_stability_unit(
         "self_report": report_rows,
         "qa": qa_rows,
     }
+    if vectors is not None:
+        tables["projections"] = dialogue.projection_rows
     out = {}
     for name, rows in tables.items():
         frame = pd.DataFrame(rows)

@@ -8,16 +8,17 @@ pressure files are read first and their names and line counts become facts the
 designs are checked against. :func:`read_battery` reads a directory and raises one
 :class:`~simulacra.errors.ScenarioError` with the issues of every file.
 
-The persona source and capping axes are part of the file kind from the start:
-``steered`` and ``prompted_steered`` sources and ``capping = ["on"]`` validate as
-names but are refused, naming what they wait for, until the engine can steer and
-cap activations.
+The steered sources (``steered``, ``prompted_steered``) need a persona-vector
+extraction spec per assigned persona (``personas[].vector``, a file of the kind
+``vector_spec``, read and validated here) and ``[steering]`` (coefficient and
+blocks); ``capping = ["on"]`` needs ``[capping]`` (the role set of the Assistant
+axis, the capped depth and the floor's percentile). The vectors themselves are
+extracted per model when a run starts (:mod:`simulacra.batteries.stability.vectors`).
 """
 
 from __future__ import annotations
 
 import re
-import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,7 +29,7 @@ from simulacra.errors import ScenarioError, ScenarioIssue
 from simulacra.schema import (
     Array,
     Count,
-    FilePath,
+    ExistingFile,
     Name,
     NonNegative,
     SchemaModel,
@@ -36,8 +37,11 @@ from simulacra.schema import (
     Unique,
     facts,
     fail,
+    ordered_pair,
+    placeholders,
     quote,
     read_toml,
+    unknown,
     unknown_name,
     validate,
     with_problems,
@@ -45,17 +49,19 @@ from simulacra.schema import (
 from simulacra.schema.model import NAME_PATTERN
 
 __all__ = [
-    "AVAILABLE_SOURCES",
     "DEFAULT_IDENTITY",
     "MIN_PARAPHRASES",
     "PLACEHOLDERS",
     "SOURCES",
+    "STEERED_SOURCES",
     "WARMUP_PRESSURE",
+    "AxisSpec",
     "DesignSpec",
     "Fact",
     "PersonaSpec",
     "StabilityFile",
     "StabilitySpec",
+    "SteeringSpec",
     "read_battery",
     "read_pressures",
 ]
@@ -73,16 +79,8 @@ DEFAULT_IDENTITY = "default"
 """The candidate name of the default assistant (no persona may take it)."""
 SOURCES = ("prompted", "steered", "prompted_steered", "none")
 """The persona sources, in the order contrasts are taken (earlier minus later)."""
-AVAILABLE_SOURCES = ("prompted", "none")
-"""The sources this version runs; the others wait for activation steering."""
-NOT_AVAILABLE = (
-    "not available yet: needs Engine.steering (activation steering, branch vec-engine) "
-    "and a persona vector per persona (personas[].vector)"
-)
-CAPPING_NOT_AVAILABLE = (
-    "not available yet: needs Engine.capping (activation capping along the Assistant axis, "
-    'branch vec-engine); use capping = ["off"]'
-)
+STEERED_SOURCES = ("steered", "prompted_steered")
+"""The sources whose agent generates under its persona's vector (``engine.steering``)."""
 
 Source = Literal["prompted", "steered", "prompted_steered", "none"]
 Capping = Literal["off", "on"]
@@ -137,8 +135,9 @@ class PersonaSpec(SchemaModel):
     """Its system prompt under the source ``prompted``."""
     facts: Annotated[Facts, Field(min_length=1)]
     """Facts about it, asked at the start and after the pressure."""
-    vector: FilePath | None = None
-    """A persona-vector file for the steered sources (used once steering is available)."""
+    vector: ExistingFile | None = None
+    """Its persona-vector extraction spec (``vector_spec`` TOML; relative to the battery):
+    needed by the steered sources, and for the projection on the persona's vector."""
 
     @field_validator("name")
     @classmethod
@@ -203,13 +202,55 @@ class AnalysisSpec(SchemaModel):
     """Seed of the resampling."""
 
 
+class SteeringSpec(SchemaModel):
+    """How a steered persona is written into the activations (Chen et al.'s persona vectors)."""
+
+    coefficient: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
+    """Multiplier of the persona vector (``mean_diff``: raw activation units), per block."""
+    layers: ordered_pair(int, "two blocks (inclusive)") | None = None  # type: ignore[valid-type]
+    """Inclusive block range steered; default: every block of the vector (block 0 never)."""
+    max_tokens: Count = 32
+    """Longest extraction answer of the persona vectors."""
+    seed: Annotated[int, Field(ge=0)] = 0
+    """Sampling seed of the extraction answers."""
+
+    @field_validator("layers")
+    @classmethod
+    def _steerable(cls, layers: tuple[int, int] | None) -> tuple[int, int] | None:
+        if layers is not None and layers[0] < 1:
+            fail([((0,), f"block 0 cannot be steered (llama.cpp): expected >= 1, got {layers[0]}")])
+        return layers
+
+
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class AxisSpec(SchemaModel):
+    """The Assistant axis (Lu et al.): its role set, how much of it is extracted, and capping."""
+
+    roles: ExistingFile
+    """The role set (``roles`` TOML, relative to the battery), e.g. ``../vectors/roles.toml``."""
+    questions: Count = 4
+    """Extraction questions per role (the first ones of the role set; fewer is faster)."""
+    prompts: Count = 1
+    """System prompts per role (the first ones)."""
+    max_tokens: Count = 24
+    """Longest extraction answer."""
+    seed: Annotated[int, Field(ge=0)] = 0
+    """Sampling seed of the extraction answers."""
+    depth: ordered_pair(Fraction, "two fractions of the model's depth") = (0.5, 0.75)  # type: ignore[valid-type]
+    """Capped blocks: ``floor(low * n_layer) .. floor(high * n_layer)`` (at most the last block)."""
+    percentile: Annotated[float, Field(gt=0, lt=100)] = 25.0
+    """The floor tau: this percentile of the default assistant's projections (Lu et al.: 25)."""
+
+
 class DesignSpec(SchemaModel):
     """A named design: what a run crosses."""
 
     models: Array[Text] = ()
     """Models to run; empty: the battery's ``models``."""
     sources: Annotated[Array[Source], Field(min_length=1), Unique("source")]
-    """Persona sources: ``prompted``, ``none`` (and later ``steered``, ``prompted_steered``)."""
+    """Persona sources: ``prompted``, ``steered``, ``prompted_steered``, ``none``."""
     personas: Literal["all"] | Annotated[Array[Name], Field(min_length=1), Unique("persona")] = (
         "all"
     )
@@ -231,26 +272,22 @@ class DesignSpec(SchemaModel):
     max_tokens: Count | None = None
     """Most tokens per reply; default ``dialogue.max_tokens``."""
     capping: Annotated[Array[Capping], Field(min_length=1), Unique("capping")] = ("off",)
-    """Capping along the Assistant axis: ``off`` (and later ``on``)."""
-
-    @field_validator("sources")
-    @classmethod
-    def _available(cls, sources: tuple[str, ...]) -> tuple[str, ...]:
-        fail(
-            ((i,), f"source {quote(s)} is {NOT_AVAILABLE}")
-            for i, s in enumerate(sources)
-            if s not in AVAILABLE_SOURCES
-        )
-        return sources
+    """Capping along the Assistant axis: ``off``, ``on`` (needs ``[axis]``)."""
+    coefficient: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    """Steering coefficient of this design; default ``steering.coefficient``."""
+    projections: bool = True
+    """Measure (b): project every reply on the persona vectors and the Assistant axis
+    (extracts them per model when the run starts; steered sources and capping always do)."""
 
     @field_validator("capping")
     @classmethod
-    def _capping_available(cls, capping: tuple[str, ...]) -> tuple[str, ...]:
-        fail(
-            ((i,), f"capping 'on' is {CAPPING_NOT_AVAILABLE}")
-            for i, c in enumerate(capping)
-            if c == "on"
-        )
+    def _capping_needs_axis(cls, capping: tuple[str, ...], info: ValidationInfo) -> Any:
+        if not facts(info).get("axis", True):
+            fail(
+                ((i,), "capping 'on' needs the Assistant axis: add [axis] with roles = <role set>")
+                for i, c in enumerate(capping)
+                if c == "on"
+            )
         return capping
 
     @field_validator("personas")
@@ -282,6 +319,20 @@ class DesignSpec(SchemaModel):
     @model_validator(mode="after")
     def _turns(self, info: ValidationInfo) -> DesignSpec:
         problems = []
+        known = facts(info).get("personas")
+        with_vector = facts(info).get("vectors")
+        if known is not None and with_vector is not None:
+            assigned = known if self.personas == "all" else list(self.personas)
+            lacking = [p for p in assigned if p in known and p not in with_vector]
+            problems += [
+                (
+                    ("sources", i),
+                    f"source {quote(s)} steers along each persona's vector, but "
+                    f"{', '.join(map(quote, lacking))} has no personas[].vector",
+                )
+                for i, s in enumerate(self.sources)
+                if s in STEERED_SOURCES and lacking
+            ]
         if self.warmup >= self.turns:
             problems.append(
                 (("warmup",), f"expected fewer warm-up turns than turns ({self.turns})")
@@ -325,6 +376,10 @@ class StabilityFile(SchemaModel):
     """The report's statistics."""
     default: DefaultSpec = DefaultSpec()
     """The default assistant."""
+    steering: SteeringSpec = SteeringSpec()
+    """How the steered sources steer."""
+    axis: AxisSpec | None = None
+    """The Assistant axis: projections on it, and capping (needed by ``capping = ["on"]``)."""
     personas: Annotated[Array[PersonaSpec], Field(min_length=1), Unique("persona name", "name")]
     """The personas (at least one)."""
     designs: Annotated[dict[Name, DesignSpec], Field(min_length=1)]
@@ -334,22 +389,20 @@ class StabilityFile(SchemaModel):
     @classmethod
     def _record_personas(cls, personas: tuple[PersonaSpec, ...], info: ValidationInfo) -> Any:
         facts(info)["personas"] = [p.name for p in personas]
+        facts(info)["vectors"] = [p.name for p in personas if p.vector is not None]
         return personas
 
     @model_validator(mode="wrap")
     @classmethod
-    def _known_targets(cls, data: Any, handler: Any) -> Any:
+    def _known_targets(cls, data: Any, handler: Any, info: ValidationInfo) -> Any:
         problems: list[Any] = []
+        facts(info)["axis"] = isinstance(data, dict) and data.get("axis") is not None
         dialogue = data.get("dialogue") if isinstance(data, dict) else None
         personas = data.get("personas") if isinstance(data, dict) else None
         targets = dialogue.get("targets") if isinstance(dialogue, dict) else None
         if isinstance(targets, list) and isinstance(personas, list):
-            names = [p.get("name") for p in personas if isinstance(p, dict)]
-            problems = [
-                (("dialogue", "targets", i), unknown_name("persona", t, [str(n) for n in names]))
-                for i, t in enumerate(targets)
-                if isinstance(t, str) and t not in names
-            ]
+            names = [str(p.get("name")) for p in personas if isinstance(p, dict)]
+            problems = unknown("persona", targets, names, at=("dialogue", "targets"))
         return with_problems(handler, data, problems)
 
     @model_validator(mode="after")
@@ -384,19 +437,6 @@ class StabilitySpec:
     def persona(self, name: str) -> PersonaSpec:
         """The persona called ``name``."""
         return next(p for p in self.file.personas if p.name == name)
-
-
-def _placeholder_problem(line: str) -> str | None:
-    """Why a pressure line's placeholders are wrong, or None."""
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(line) if f is not None]
-    except ValueError as exc:
-        return f"unbalanced braces ({exc}); write {{{{ and }}}} for literal braces"
-    wrong = [f for f in fields if f not in PLACEHOLDERS]
-    if wrong:
-        allowed = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-        return f"unknown placeholder {{{wrong[0]}}}: expected {allowed}"
-    return None
 
 
 def read_pressures(directory: Path, issues: list[ScenarioIssue]) -> dict[str, tuple[str, ...]]:
@@ -441,11 +481,10 @@ def read_pressures(directory: Path, issues: list[ScenarioIssue]) -> dict[str, tu
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
-            problem = _placeholder_problem(line)
-            if problem is None and len(line) > MAX_LINE_CHARS:
-                problem = f"expected at most {MAX_LINE_CHARS} characters, got {len(line)}"
-            if problem is not None:
-                issues.append(ScenarioIssue(source, f"line {number}", problem))
+            problems = placeholders(line, PLACEHOLDERS)
+            if not problems and len(line) > MAX_LINE_CHARS:
+                problems = [f"expected at most {MAX_LINE_CHARS} characters, got {len(line)}"]
+            issues += [ScenarioIssue(source, f"line {number}", p) for p in problems]
             lines.append(line)
         if len(lines) < MIN_PARAPHRASES:
             issues.append(
@@ -485,6 +524,24 @@ def read_battery(directory: str | Path) -> StabilitySpec:
         file = validate(StabilityFile, read_toml(path), str(path), context)
     except ScenarioError as err:
         issues.extend(err.issues)
+    if file is not None:
+        issues += _vector_files(file)
     if issues or file is None:
         raise ScenarioError(issues)
     return StabilitySpec(directory, file, pressures)
+
+
+def _vector_files(file: StabilityFile) -> list[ScenarioIssue]:
+    """The problems of the files ``battery.toml`` points to: vector specs and the role set."""
+    from simulacra.vectors import load_role_set, load_spec  # the vectors package is heavier
+
+    issues: list[ScenarioIssue] = []
+    paths = [(load_spec, p.vector) for p in file.personas if p.vector is not None]
+    if file.axis is not None:
+        paths.append((load_role_set, file.axis.roles))
+    for load, path in paths:
+        try:
+            load(path)
+        except ScenarioError as err:
+            issues.extend(err.issues)
+    return issues
