@@ -38,6 +38,7 @@ turns = 2
 warmup = 1
 probe_every = 2
 max_tokens = 8
+projections = false
 """
 OPTIONS = RunOptions(design="tiny", n_threads=1)
 
