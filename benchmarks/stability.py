@@ -26,6 +26,8 @@ turns 0 and 8: 8 generations, 32 observer scorings and 81 probe option scorings.
 ``engine_over_prompt_eval`` (the engine's tokens/s over the model's prompt-evaluation
 rate measured in the same run) and ``decoded_over_unique`` (tokens decoded over the
 prefix trie of everything the engine was asked to hold) come from :mod:`baseline`.
+Vectors (persona vectors, the Assistant axis) are extracted before the engine pass, on
+the registry's cached engine for the model, and timed apart (``extraction_s``).
 ``seconds_per_turn`` (the engine pass's seconds per dialogue turn, probes included)
 gives ``full_estimated_s``: the ``full`` design's units on this model × their turns ×
 that rate. It is an estimate, not a run: the full design's dialogues are longer (12
@@ -39,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,7 @@ from decode_log import DecodeLog, replay
 
 from simulacra.batteries.base import RunOptions
 from simulacra.batteries.stability import load
+from simulacra.batteries.stability.vectors import model_vectors
 from simulacra.llm.engine import Engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,6 +181,13 @@ def main() -> None:
         args.model, n_ctx=battery.n_ctx, n_threads=args.threads, n_gpu_layers=args.gpu_layers
     )
     engine.loglik(["Hello there."], " General Kenobi.")  # graph allocation, not counted
+    # Persona vectors and the Assistant axis (steering, capping, projections) are
+    # extracted once per model before the timed pass, into a scratch run directory.
+    scratch = Path(tempfile.mkdtemp(prefix="stability-bench-"))
+    started = time.perf_counter()
+    if any(battery.needs_vectors(u) for u in units):
+        model_vectors(battery.spec, args.model, scratch / "vectors")
+    extraction_s = time.perf_counter() - started
 
     unit_s: list[float] = []
     unit_turns: list[int] = []
@@ -186,7 +197,7 @@ def main() -> None:
             engine.reset()
             started = time.perf_counter()
             with engine.recomputing_quietly():
-                battery.run_unit(unit, engine)
+                battery.run_unit(unit, engine, out=scratch)
             unit_s.append(time.perf_counter() - started)
             unit_turns.append(int(unit.params["turns"]))
             progress(f"{unit.unit_id}: {unit_s[-1]:.1f} s")
@@ -214,6 +225,7 @@ def main() -> None:
         "turns_per_unit": sorted(set(unit_turns)),
         "max_tokens": sorted({int(u.params["max_tokens"]) for u in units}),
         "unit_s": [round(s, 2) for s in unit_s],
+        "extraction_s": round(extraction_s, 2),
         "engine_s": round(engine_s, 2),
         "engine_tokens": engine_tokens,
         "engine_tokens_reused": int(stats["tokens_reused"]),
