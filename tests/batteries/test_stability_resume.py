@@ -49,6 +49,8 @@ def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("stability_resume")
     battery = root / "stability"
     shutil.copytree(BATTERY, battery)
+    (root / "vectors").mkdir()  # the role set of [axis] is ../vectors/roles.toml
+    shutil.copy(ROOT / "scenarios" / "vectors" / "roles.toml", root / "vectors")
     with (battery / "battery.toml").open("a") as file:
         file.write(TINY)
     reference = run_battery(battery, root / "reference", OPTIONS, progress=False)
