@@ -13,7 +13,8 @@ What is counted (the same rule on both sides):
 
 - the modules that read and check scenarios, goal-guarding batteries and
   replication batteries (``battery.toml`` aside: issue 16's list names
-  ``checks``, ``effects`` and ``population``), and the helpers they share (before:
+  ``checks``, ``effects`` and ``population``; ``intervention``, an effect file's
+  ``[intervention]`` table, joined since), and the helpers they share (before:
   ``scenario/parsing.py`` and ``replication/checks.py``; after: the schema layer
   ``src/simulacra/schema/``);
 - the classes that give a file table its shape, a dataclass before, a pydantic
@@ -22,14 +23,17 @@ What is counted (the same rule on both sides):
   table of their own (the resolved scenario and its expanded agents, probes and
   regeneration test; a replication effect's ``Effect``, ``Condition``, ``Item`` and
   ``Target``; the population's ``Attribute``, ``PopulationSpec``, mesa
-  ``Participant`` and ``Population`` and their helpers). They are declared by name
-  per module below, identically on both sides, and their lines are reported apart
+  ``Participant`` and ``Population`` and their helpers; an intervention's resolved
+  ``Cap``, ``Steer`` and ``Intervention`` and what prepares and applies it on an
+  engine). They are declared by name per module below, the same names on both
+  sides where they exist on both, and their lines are reported apart
   (``runtime``) so that the totals can be read either way.
 
 Also set apart, and reported as a second reading (``same_features_*``), never in
 place of the first: the whole top-level definitions that exist only for features
 added after the before revision (``[agents.steer]``, ``[projections]``, moderators,
-conditional populations), declared in :data:`NEW_FEATURES`. New fields and checks
+conditional populations, an effect's ``[intervention]``, the goal-guarding
+``[controls.steer]``), declared in :data:`NEW_FEATURES`. New fields and checks
 of those features inside older definitions stay counted, so that reading still
 understates what was removed.
 
@@ -42,7 +46,9 @@ Usage::
 
     python benchmarks/schema_lines.py [--before REV] [--after REV]
 
-``--after`` defaults to the working tree. Reads files only (no model): instant.
+``--after`` defaults to the working tree; given an older revision, the declared modules
+and names it does not have yet are skipped (listed as ``absent``). Reads files only
+(no model): instant.
 """
 
 from __future__ import annotations
@@ -99,6 +105,18 @@ MODULES: dict[str, dict[str, tuple[str, ...]]] = {
         "batteries/replication/effects.py": _EFFECT,
         "batteries/replication/tables.py": (),
         "batteries/replication/population.py": _POPULATION,
+        "batteries/replication/intervention.py": (
+            "Cap",
+            "Steer",
+            "Intervention",
+            "Prepared",
+            "_band_file",
+            "neutral_band",
+            "prepare",
+            "_vector_file",
+            "applied",
+            "describe_rows",
+        ),
         "schema/__init__.py": (),
         "schema/files.py": (),
         "schema/issues.py": (),
@@ -111,6 +129,14 @@ NEW_FEATURES: dict[str, tuple[str, ...]] = {
     "scenario/schema.py": ("SteerSpec", "ProjectionsSpec"),
     "batteries/replication/tables.py": ("InteractionTargetEntry", "ModeratorEntry", "grouped"),
     "batteries/replication/population.py": ("_parent",),
+    "batteries/replication/intervention.py": (
+        "CapEntry",
+        "SteerEntry",
+        "InterventionEntry",
+        "intervention_of",
+        "spec_issues",
+    ),
+    "batteries/goal_guarding/schema.py": ("_spec_file", "SteerControl", "_steer_fact"),
 }
 """After-side module -> its definitions that exist only for features added since ``BEFORE``."""
 
@@ -160,11 +186,12 @@ def code_lines(source: str) -> tuple[set[int], set[int]]:
     return code - strings, ends - strings
 
 
-def definition_lines(source: str, names: tuple[str, ...]) -> set[int]:
+def definition_lines(source: str, names: tuple[str, ...], strict: bool = True) -> set[int]:
     """The lines of the top-level definitions ``names`` (decorators included).
 
     Raises:
-        ValueError: a name is not defined at the top level of ``source``.
+        ValueError: ``strict`` and a name is not defined at the top level of ``source``
+            (not strict: the names not defined are skipped).
     """
     spans: dict[str, set[int]] = {}
     for node in ast.parse(source).body:
@@ -172,18 +199,23 @@ def definition_lines(source: str, names: tuple[str, ...]) -> set[int]:
             first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
             spans[node.name] = set(range(first, (node.end_lineno or node.lineno) + 1))
     missing = [name for name in names if name not in spans]
-    if missing:
+    if missing and strict:
         raise ValueError(f"not defined at the top level: {', '.join(missing)}")
-    return set().union(*(spans[name] for name in names))
+    return set().union(*(spans[name] for name in names if name in spans))
 
 
-def count(source: str, runtime: tuple[str, ...] = (), new: tuple[str, ...] = ()) -> dict[str, int]:
-    """Physical, code and logical lines of a module; those of its ``runtime`` and ``new`` ones."""
+def count(
+    source: str, runtime: tuple[str, ...] = (), new: tuple[str, ...] = (), strict: bool = True
+) -> dict[str, int]:
+    """Physical, code and logical lines of a module; those of its ``runtime`` and ``new`` ones.
+
+    ``strict``: every name must be defined (see :func:`definition_lines`).
+    """
     lines = set(range(1, source.count("\n") + (0 if source.endswith("\n") else 1) + 1))
     code, logical = code_lines(source)
     counts = {"physical": len(lines), "code": len(code), "logical": len(logical)}
     for part, names in (("runtime", runtime), ("new", new)):
-        apart = definition_lines(source, names) if names else set()
+        apart = definition_lines(source, names, strict) if names else set()
         for measure, kept in (("physical", lines), ("code", code), ("logical", logical)):
             counts[f"{part}_{measure}"] = len(kept & apart)
     return counts
@@ -201,26 +233,36 @@ def read(rev: str | None, path: str) -> str | None:
 
 
 def side(
-    rev: str | None, modules: dict[str, tuple[str, ...]], new: dict[str, tuple[str, ...]]
+    rev: str | None,
+    modules: dict[str, tuple[str, ...]],
+    new: dict[str, tuple[str, ...]],
+    strict: bool = True,
 ) -> dict[str, Any]:
     """Counts per module and in total; the validation lines are the total less the run-time ones.
 
     ``same_features_*`` are the validation lines less the new-feature definitions ``new``.
+    Not ``strict`` (an older revision of the after side), a declared module or name that
+    is not there yet is skipped, and the modules skipped are listed (``absent``).
 
     Raises:
-        FileNotFoundError: a declared module is absent at ``rev``.
+        FileNotFoundError: ``strict`` and a declared module is absent at ``rev``.
     """
     counts: dict[str, dict[str, int]] = {}
+    absent = []
     for module, runtime in modules.items():
         source = read(rev, _SRC + module)
+        if source is None and not strict:
+            absent.append(module)
+            continue
         if source is None:
             raise FileNotFoundError(f"{_SRC + module} not found at {rev or 'the working tree'}")
-        counts[module] = count(source, runtime, new.get(module, ()))
+        counts[module] = count(source, runtime, new.get(module, ()), strict)
     total = {key: sum(c[key] for c in counts.values()) for key in next(iter(counts.values()))}
     for measure in ("physical", "code", "logical"):
         total[f"validation_{measure}"] = total[measure] - total[f"runtime_{measure}"]
         total[f"same_features_{measure}"] = total[f"validation_{measure}"] - total[f"new_{measure}"]
-    return {"rev": rev or "working tree", "modules": counts, "total": total}
+    found = {"rev": rev or "working tree", "modules": counts, "total": total}
+    return found | ({"absent": absent} if absent else {})
 
 
 def reduction(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
@@ -254,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         before_rev = resolve(args.before)
         after_rev = None if args.after is None else resolve(args.after)
         before = side(before_rev, MODULES["before"], {})
-        after = side(after_rev, MODULES["after"], NEW_FEATURES)
+        after = side(after_rev, MODULES["after"], NEW_FEATURES, strict=after_rev is None)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -63,6 +63,8 @@ def test_count_sets_run_time_and_new_feature_definitions_apart():
 def test_count_names_a_run_time_definition_that_is_not_there():
     with pytest.raises(ValueError, match="not defined at the top level: Missing"):
         schema_lines.count(SOURCE, ("A", "Missing"))
+    lenient = schema_lines.count(SOURCE, ("g", "Missing"), strict=False)
+    assert lenient["runtime_physical"] == 3  # an older revision: the names not there skipped
 
 
 def test_the_script_counts_the_before_revision_as_wc_does_and_prints_one_json_line():

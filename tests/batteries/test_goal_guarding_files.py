@@ -468,7 +468,7 @@ def test_plan_has_a_steered_unit_per_model_and_seed(battery):
         ("coefficients = [-4.0, 4.0]", "coefficients = [4, 4]", "coefficients[1]", "duplicate"),
         ("coefficients = [-4.0, 4.0]", "coefficients = [nan]", "coefficients[0]", "finite"),
         ("blocks = [10, 10]", "blocks = [0, 10]", "blocks[0]", "must be >= 1, got 0"),
-        ("blocks = [10, 10]", "blocks = [12, 10]", "blocks", "start must be <= end"),
+        ("blocks = [10, 10]", "blocks = [12, 10]", "blocks", "expected start <= end"),
         ("blocks = [10, 10]", "blocks = [10]", "blocks", "expected [start, end]"),
         ("blocks = [10, 10]", "blocks = [17, 17]", "blocks", "none of the spec's layers"),
         ("blocks = [10, 10]", "blokcs = [10, 10]", "blokcs", "did you mean 'blocks'?"),

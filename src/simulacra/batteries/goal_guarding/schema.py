@@ -40,6 +40,7 @@ from simulacra.schema import (
     Unique,
     facts,
     fail,
+    ordered_pair,
     placeholders,
     quote,
     read_toml,
@@ -198,12 +199,6 @@ class Setting(SchemaModel):
     """How the decided-on agent is named, by subject ("self", "peer")."""
 
 
-def _blocks(blocks: tuple[int, ...]) -> tuple[int, ...]:
-    if blocks[0] > blocks[1]:
-        fail([((), f"start must be <= end, got [{blocks[0]}, {blocks[1]}]")])
-    return blocks
-
-
 def _spec_file(path: str) -> str:
     """The extraction spec is valid, its own mistakes reported here too."""
     from simulacra.vectors import load_spec  # the vectors room, only for this check
@@ -227,18 +222,11 @@ class SteerControl(SchemaModel):
 
     spec: Annotated[ExistingFile, AfterValidator(_spec_file)]
     """The extraction spec (TOML, relative to battery.toml) whose vector steers."""
-    coefficients: Annotated[
-        Array[Annotated[float, Field(allow_inf_nan=False)]],
-        Field(min_length=1),
-        Unique("coefficient"),
-    ]
+    coefficients: Annotated[Array[float], Field(min_length=1), Unique("coefficient")]
     """Multiples of the raw (mean-difference) vector added; negative: away from it."""
-    blocks: Annotated[
-        Array[Annotated[int, Field(ge=1)]],
-        Field(min_length=2, max_length=2),
-        Expect(size="expected [start, end], the first and last block steered; got {got} entries"),
-        AfterValidator(_blocks),
-    ]
+    blocks: ordered_pair(
+        Annotated[int, Field(ge=1)], "the first and last block steered", ("start", "end")
+    )
     """The first and last block steered, inclusive (block 0 cannot be steered)."""
     max_tokens: Count = 48
     """The longest extraction answer (part of the vector's recipe)."""

@@ -122,13 +122,6 @@ class SteerEntry(SchemaModel):
     blocks: ordered_pair(int, "two block numbers")
     """The inclusive block range [start, end]: the spec's layers inside it are steered (>= 1)."""
 
-    @field_validator("coefficient")
-    @classmethod
-    def _finite(cls, coefficient: float) -> float:
-        if not math.isfinite(coefficient):
-            fail([((), f"expected a finite number, got {coefficient}")])
-        return coefficient
-
     @field_validator("blocks")
     @classmethod
     def _start(cls, blocks: Any) -> Any:
