@@ -1,6 +1,7 @@
 """The motivated-reasoning battery on the real embedded model: validates, runs, reports.
 
-A tiny run (8 participants, nobody re-asked) of all three studies: the report shows
+A tiny run (8 participants, nobody re-asked) of all four studies, the identity lever
+(capping the partisan direction, extracted on the fly) included: the report shows
 every study with a row per moderator level and the interaction, the congruence
 tables list every condition x side cell that was answered, and every NaN of a main
 row has its reason. Measured sizes live in the closing note, not here: 8 answers
@@ -25,7 +26,12 @@ ROOT = Path(__file__).resolve().parents[2]
 BATTERY = ROOT / "scenarios" / "motivated_reasoning"
 PARTICIPANTS = 8
 OPTIONS = RunOptions(participants=PARTICIPANTS, n_threads=2, extra={"reask": 0, "chunk": 8})
-EFFECTS = ("covariance_debiased", "covariance_detection", "evidence_evaluation")
+EFFECTS = (
+    "covariance_capped",
+    "covariance_debiased",
+    "covariance_detection",
+    "evidence_evaluation",
+)
 
 
 def test_the_battery_validates_runs_and_reports_every_condition_and_level(tmp_path, capsys):
@@ -43,6 +49,9 @@ def test_the_battery_validates_runs_and_reports_every_condition_and_level(tmp_pa
     for name in ("summary.csv", "congruence.csv", "congruence_cells.csv", "anchors.csv"):
         assert name in printed
     summary = pd.read_csv(figdir / "summary.csv", keep_default_na=False, na_values=[""])
+    capped = summary[summary["effect"] == "covariance_capped"]
+    assert set(capped["intervention"]) == {"cap partisan@8,10,12 band neutral"}
+    assert set(summary[summary["effect"] != "covariance_capped"]["intervention"].fillna("")) == {""}
     for effect in EFFECTS:
         rows = summary[summary["effect"] == effect]
         assert list(rows["level"].fillna("")) == ["", "democrat", "republican", "interaction"]
@@ -56,10 +65,20 @@ def test_the_battery_validates_runs_and_reports_every_condition_and_level(tmp_pa
 
     congruence = pd.read_csv(figdir / "congruence.csv")
     assert set(congruence["task"]) == {"covariance_detection", "evidence_evaluation"}
+    assert {"plain", "debiased", "capped", "plain - capped"} <= set(congruence["debiased"])
+
+    # the identity lever: the partisan vector extracted once into OUT/vectors, the band
+    # measured per capped block on the model, and recorded in the run
+    levers = result["interventions"].drop_duplicates(["effect", "block"])
+    assert list(levers["block"]) == [8, 10, 12] and set(levers["effect"]) == {"covariance_capped"}
+    assert (levers["low"] < levers["high"]).all()
+    assert len(list((out / "vectors").glob("partisan-*.gguf"))) == 1
+    assert "covariance_capped" in result.manifest["battery"]["interventions"]
     cells = pd.read_csv(figdir / "congruence_cells.csv")
     people = result["participants"].drop_duplicates("participant").set_index("participant")
+    covariance = ("covariance_detection", "covariance_debiased", "covariance_capped")
     for task, design, effects in (
-        ("covariance_detection", KAHAN_DESIGN, ("covariance_detection", "covariance_debiased")),
+        ("covariance_detection", KAHAN_DESIGN, covariance),
         ("evidence_evaluation", EVIDENCE_DESIGN, ("evidence_evaluation",)),
     ):
         answered = measured[measured["effect"].isin(effects) & (measured["run"] == 0)]
