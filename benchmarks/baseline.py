@@ -12,6 +12,9 @@
   :meth:`TokenLog.unique` is the size of their prefix trie, the least any cache could
   decode for that work, so ``decoded_over_unique`` = tokens decoded / unique says
   how much was decoded more than once.
+- :func:`dropped_tokens`: cells a request left cached that the next request on the
+  same sequence does not extend (decoded, then thrown away and decoded again under
+  another context), from the per-sequence chains of cached tokens;
 - :func:`throughput_fields`: the JSON fields built from both;
   :func:`add_baseline_arguments`: the options every benchmark shares (``--gpu-layers``,
   ``--prompt-eval-tokens``).
@@ -20,6 +23,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from typing import Any
 
@@ -121,6 +125,26 @@ def trie_size(sequences: list[np.ndarray] | list[tuple[int, ...]]) -> int:
             common += 1
         total += len(seq) - common
         previous = seq
+    return total
+
+
+def dropped_tokens(chains: list[list[np.ndarray]]) -> int:
+    """Cached tokens that the next request on the same sequence drops, summed.
+
+    Args:
+        chains: per sequence, the tokens each successive request leaves cached.
+
+    Returns:
+        For each request after the first, the tokens of the previous one past
+        their common prefix, summed over requests and sequences: cells that were
+        decoded and are then replaced, not extended.
+    """
+    total = 0
+    for chain in chains:
+        for before, after in itertools.pairwise(chain):
+            n = min(len(before), len(after))
+            differs = np.flatnonzero(np.asarray(before[:n]) != np.asarray(after[:n]))
+            total += len(before) - (int(differs[0]) if len(differs) else n)
     return total
 
 

@@ -9,8 +9,10 @@ shared history and scores it under all K personas. In one run it measures:
   personas' cells;
 - a naive baseline that evaluates every prompt + continuation from scratch, one at a
   time, as peer frameworks do;
-- raw ``llama_decode`` throughput on the same tokens the engine decoded, with no
-  Python bookkeeping and no log-softmax.
+- raw ``llama_decode`` throughput: the first engine pass's own decode batches and
+  KV-cache operations, recorded and replayed on a reset engine with only
+  ``llama_decode`` timed (:mod:`decode_log`), so no Python bookkeeping and no
+  log-softmax.
 
 The engine pass is repeated (``--repeats``, default 3): the reported engine time is
 the median pass, and the per-turn times are per-turn medians over the passes, so one
@@ -18,7 +20,12 @@ burst of load from a neighbour on a shared machine does not decide the flatness
 ratio. Every pass's total is printed too.
 
 It also measures the model's prompt-evaluation rate and the tokens the dialogue needs
-(:mod:`baseline`): ``engine_over_prompt_eval`` and ``decoded_over_unique``.
+(:mod:`baseline`): ``engine_over_prompt_eval`` and ``decoded_over_unique``. On a
+"guest" turn every persona scores the utterance after its own reply header (as if it
+said it), and the next turn's prompt holds the same utterance under the guest's
+header, so each persona decodes it twice: ``dropped_tokens`` counts the scored cells
+a later prompt does not extend (:func:`baseline.dropped_tokens`), the work a layout
+that scored a listener's utterance where the history puts it would not do.
 
 Run alone on an idle machine: ``python benchmarks/engine.py --json``.
 """
@@ -30,7 +37,14 @@ import json
 import time
 
 import numpy as np
-from baseline import TokenLog, add_baseline_arguments, prompt_eval_rate, throughput_fields
+from baseline import (
+    TokenLog,
+    add_baseline_arguments,
+    dropped_tokens,
+    prompt_eval_rate,
+    throughput_fields,
+)
+from decode_log import DecodeLog, replay
 
 from simulacra.llm.chat import Message, render_dialogue
 from simulacra.llm.engine import Engine
@@ -115,28 +129,14 @@ def run_naive(engine: Engine, steps: list) -> tuple[float, int]:
     return total, tokens
 
 
-def run_raw(engine: Engine, steps: list) -> tuple[float, int]:
-    """The engine's token workload through bare llama_decode calls (no scoring)."""
-    engine.reset()
-    cached = [0] * len(steps[0][0])
-    total, tokens = 0.0, 0
+def cached_chains(engine: Engine, steps: list) -> list[list[np.ndarray]]:
+    """Per persona, the tokens each turn's scoring request leaves cached, turn by turn."""
+    chains: list[list[np.ndarray]] = [[] for _ in steps[0][0]]
     for prompts, continuation in steps:
         cont = engine.tokenize(continuation)
-        items = []
         for k, prompt in enumerate(prompts):
-            full = np.concatenate([engine.prompt_tokens(prompt), cont])
-            n_prompt = len(full) - len(cont)
-            start = min(cached[k], n_prompt - 1)
-            items += [(k, p, int(full[p]), p >= n_prompt - 1) for p in range(start, len(full))]
-            cached[k] = len(full)
-        for start in range(0, len(items), engine.n_batch):
-            chunk = items[start : start + engine.n_batch]
-            engine.pool.fill_batch(chunk)
-            began = time.perf_counter()
-            engine.pool.decode(len(chunk), set())
-            total += time.perf_counter() - began
-            tokens += len(chunk)
-    return total, tokens
+            chains[k].append(np.concatenate([engine.prompt_tokens(prompt), cont])[:-1])
+    return chains
 
 
 def main() -> None:
@@ -164,7 +164,8 @@ def main() -> None:
     run_engine(engine, steps[:2])  # warm-up
     run_engine(shared, steps[:2])
     shared_times, _ = run_engine(shared, steps)
-    with TokenLog(engine) as needed:  # the first pass also records the tokens it needed
+    # The first pass also records the tokens it needed and its decode calls.
+    with TokenLog(engine) as needed, DecodeLog() as decodes:
         passes = [run_engine(engine, steps)]
     passes += [run_engine(engine, steps) for _ in range(args.repeats - 1)]
     turn_tokens = passes[0][1]
@@ -172,7 +173,8 @@ def main() -> None:
     pass_totals = [sum(times) for times, _ in passes]
     turn_times = [float(t) for t in np.median([times for times, _ in passes], axis=0)]
     naive_s, naive_tokens = run_naive(shared, steps)
-    raw_s, raw_tokens = run_raw(engine, steps)
+    raw_s, raw_tokens = replay(engine, decodes.events)
+    dropped = dropped_tokens(cached_chains(engine, steps))
     engine_s = float(np.median(pass_totals))
     baseline = prompt_eval_rate(engine, n_tokens=args.prompt_eval_tokens)
     quarter = max(1, args.turns // 4)
@@ -201,6 +203,8 @@ def main() -> None:
         "engine_tokens_per_s": round(engine_tokens / engine_s, 1),
         "raw_tokens_per_s": round(raw_tokens / raw_s, 1),
         "engine_over_raw": round((engine_tokens / engine_s) / (raw_tokens / raw_s), 3),
+        "dropped_tokens": dropped,
+        "dropped_fraction": round(dropped / engine_tokens, 3),
         **throughput_fields(engine_tokens, engine_s, needed.unique(), baseline),
         "first_turns_tokens": sum(turn_tokens[:quarter]),
         "last_turns_tokens": sum(turn_tokens[-quarter:]),
