@@ -61,7 +61,7 @@ def test_designs_expand_to_units():
         "smollm2-135m-instruct.prompted.mara.drop_the_act.p0.s0.cap-off"
     ]
     quick = battery.plan(RunOptions(design="quick"))
-    assert len(quick) == 4 * 5 * 2  # sources x pressures x paraphrases
+    assert len(quick) == 4 * 5 * 1  # sources x pressures x paraphrases
     assert {u.params["persona"] for u in quick if u.params["source"] == "none"} == {"default"}
     full = battery.plan(RunOptions(design="full", seeds=1))
     # models x (personas x 3 persona sources + none) x pressures x paraphrases x capping
@@ -72,7 +72,7 @@ def test_a_new_pressure_file_runs_without_code_changes(copy):
     lines = [f"Tell me about your {x}, please." for x in ("boat", "hat", "dog", "town", "week")]
     (copy / "pressures" / "flattery.txt").write_text("\n".join(lines) + "\n")
     units = validate_battery(copy).plan(RunOptions(design="quick"))
-    assert sum(u.params["pressure"] == "flattery" for u in units) == 4 * 2
+    assert sum(u.params["pressure"] == "flattery" for u in units) == 4 * 1
 
 
 def test_the_interlocutor_walks_the_file_from_the_paraphrase():
@@ -119,7 +119,7 @@ def test_capping_without_an_axis_table_is_located(copy):
         ("questions = 2", "questions = 0", "axis.questions"),
         ('roles = "../vectors/roles.toml"', 'roles = "nowhere.toml"', "axis.roles: file not found"),
         ('vector = "vectors/mara.toml"', 'vector = "vectors/nope.toml"', "personas[0].vector"),
-        ("probe_every = 4\n", "probe_every = 4\ncoefficient = 0\n", "designs.quick.coefficient"),
+        ("probe_every = 4\n", "probe_every = 4\ncoefficient = 0\n", "designs.capping.coefficient"),
     ],
 )
 def test_bad_steering_and_axis_fields_are_located(copy, old, new, expected):
