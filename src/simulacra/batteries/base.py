@@ -118,7 +118,9 @@ class Battery(Protocol):
 
         The runner adds the columns ``unit_id`` and ``model`` to every table. The
         result must depend only on the unit (its seed among its params) and the
-        engine's model and thread count, never on which units ran before.
+        engine's model and thread count, never on which units ran before. A kind
+        whose ``run_unit`` also takes an ``out`` keyword gets the run directory, for
+        files it makes once per run and reads back on resume (e.g. ``out/vectors``).
         """
         ...
 

@@ -52,8 +52,6 @@ class StabilityBattery:
     """
 
     kind = "stability"
-    takes_run_dir = True
-    """The runner passes ``out`` to :meth:`run_unit` (the vectors are cached in ``out/vectors``)."""
 
     def __init__(self, spec: StabilitySpec) -> None:
         self.spec = spec
