@@ -65,8 +65,6 @@ class GoalGuardingBattery:
     """
 
     kind = "goal_guarding"
-    uses_out = True
-    """The runner passes the output directory to :meth:`run_unit` (for ``OUT/vectors``)."""
 
     def __init__(self, spec: GoalGuardingSpec) -> None:
         self.spec = spec
