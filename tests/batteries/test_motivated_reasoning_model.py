@@ -5,8 +5,9 @@ A tiny run (8 participants, nobody re-asked) of all four studies, the identity l
 every study with a row per moderator level and the interaction, the congruence
 tables list every condition x side cell that was answered, and every NaN of a main
 row has its reason. Measured sizes live in the closing note, not here: 8 answers
-per study say nothing about the effect. About 33 s on 2 shared cores (SmolLM2-135M,
-2026-12-02).
+per study say nothing about the effect. About 33 s on 2 shared cores without the lever
+(SmolLM2-135M, 2026-12-02); with the lever (vector extraction, band, capped answers) not
+yet measured.
 """
 
 from __future__ import annotations
