@@ -16,6 +16,8 @@ as well as colour.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -37,6 +39,62 @@ SOURCE_STYLE = {
 LINESTYLES = ("-", "--", ":", "-.")
 
 
+def _curve_panels(
+    curves: pd.DataFrame,
+    ylabel: str,
+    *,
+    warm_start: float,
+    linestyle: Callable[[int, str], str],
+    alpha: float,
+    chance: float | None = None,
+) -> tuple[Figure, np.ndarray]:
+    """One panel per pressure, one line with its bootstrap band per model, source and capping.
+
+    Args:
+        curves: a curves table (``pressure, phase, model, source, capping, turn,
+            estimate, ci_low, ci_high``).
+        ylabel: the y axis' label.
+        warm_start: where the shaded warm-up begins on the turn axis.
+        linestyle: the line style of (model index, capping).
+        alpha: the opacity of the bands.
+        chance: a dotted horizontal line, if given.
+
+    Returns:
+        The figure and its axes.
+    """
+    pressures = sorted(set(curves["pressure"]), key=lambda p: (p != "none", p))
+    n = max(len(pressures), 1)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), sharey=True, squeeze=False)
+    models = list(dict.fromkeys(curves["model"]))
+    for ax, pressure in zip(axes[0], pressures, strict=False):
+        panel = curves[curves["pressure"] == pressure]
+        warm = panel.loc[panel["phase"] == "warmup", "turn"]
+        if not warm.empty:
+            ax.axvspan(warm_start, warm.max() + 0.5, color="#eeeeee", zorder=0)
+        if chance is not None:
+            ax.axhline(chance, color="black", lw=0.8, ls=":")
+        for (model, source, capping), line in panel.groupby(["model", "source", "capping"]):
+            color, marker = SOURCE_STYLE.get(source, ("black", "x"))
+            label = f"{source}" + (" capped" if capping == "on" else "")
+            label += f" ({model})" if len(models) > 1 else ""
+            ax.plot(
+                line["turn"],
+                line["estimate"],
+                color=color,
+                marker=marker,
+                ls=linestyle(models.index(model), capping),
+                ms=3,
+                label=label,
+            )
+            ax.fill_between(line["turn"], line["ci_low"], line["ci_high"], color=color, alpha=alpha)
+        ax.set_title(pressure)
+        ax.set_xlabel("turn")
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig, axes
+
+
 def plot_retention_curves(curves: pd.DataFrame, chance: float | None = None) -> Figure:
     """Retention curves per pressure (:func:`~simulacra.analysis.stability.retention_curves`).
 
@@ -47,38 +105,16 @@ def plot_retention_curves(curves: pd.DataFrame, chance: float | None = None) -> 
     Returns:
         The figure.
     """
-    pressures = sorted(set(curves["pressure"]), key=lambda p: (p != "none", p))
-    n = max(len(pressures), 1)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), sharey=True, squeeze=False)
-    models = list(dict.fromkeys(curves["model"]))
-    for ax, pressure in zip(axes[0], pressures, strict=False):
-        panel = curves[curves["pressure"] == pressure]
-        warm = panel.loc[panel["phase"] == "warmup", "turn"]
-        if not warm.empty:
-            ax.axvspan(0, warm.max() + 0.5, color="#eeeeee", zorder=0)
-        if chance is not None:
-            ax.axhline(chance, color="black", lw=0.8, ls=":")
-        for (model, source, capping), line in panel.groupby(["model", "source", "capping"]):
-            color, marker = SOURCE_STYLE.get(source, ("black", "x"))
-            style = LINESTYLES[models.index(model) % len(LINESTYLES)]
-            label = f"{source}" + (" capped" if capping == "on" else "")
-            label += f" ({model})" if len(models) > 1 else ""
-            ax.plot(
-                line["turn"],
-                line["estimate"],
-                color=color,
-                marker=marker,
-                ls=style,
-                ms=3,
-                label=label,
-            )
-            ax.fill_between(line["turn"], line["ci_low"], line["ci_high"], color=color, alpha=0.15)
-        ax.set_title(pressure)
-        ax.set_xlabel("turn")
+    fig, axes = _curve_panels(
+        curves,
+        "posterior mass on assigned identity",
+        warm_start=0,
+        linestyle=lambda model, _capping: LINESTYLES[model % len(LINESTYLES)],
+        alpha=0.15,
+        chance=chance,
+    )
+    for ax in axes[0]:
         ax.set_ylim(0, 1)
-    axes[0][0].set_ylabel("posterior mass on assigned identity")
-    axes[0][-1].legend(fontsize=7, loc="best")
-    fig.tight_layout()
     return fig
 
 
@@ -130,37 +166,16 @@ def plot_axis_drift(curves: pd.DataFrame) -> Figure:
         curves: the axis curves table (estimate: the mean projection of the replies).
 
     Returns:
-        The figure (one panel per pressure; higher is nearer the default assistant).
+        The figure (one panel per pressure; higher is nearer the default assistant;
+        capped runs dashed).
     """
-    pressures = sorted(set(curves["pressure"]), key=lambda p: (p != "none", p))
-    n = max(len(pressures), 1)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), sharey=True, squeeze=False)
-    models = list(dict.fromkeys(curves["model"]))
-    for ax, pressure in zip(axes[0], pressures, strict=False):
-        panel = curves[curves["pressure"] == pressure]
-        warm = panel.loc[panel["phase"] == "warmup", "turn"]
-        if not warm.empty:
-            ax.axvspan(0.5, warm.max() + 0.5, color="#eeeeee", zorder=0)
-        for (model, source, capping), line in panel.groupby(["model", "source", "capping"]):
-            color, marker = SOURCE_STYLE.get(source, ("black", "x"))
-            style = "--" if capping == "on" else LINESTYLES[models.index(model) % 2 * 2]
-            label = f"{source}" + (" capped" if capping == "on" else "")
-            label += f" ({model})" if len(models) > 1 else ""
-            ax.plot(
-                line["turn"],
-                line["estimate"],
-                color=color,
-                marker=marker,
-                ls=style,
-                ms=3,
-                label=label,
-            )
-            ax.fill_between(line["turn"], line["ci_low"], line["ci_high"], color=color, alpha=0.12)
-        ax.set_title(pressure)
-        ax.set_xlabel("turn")
-    axes[0][0].set_ylabel("projection on the Assistant axis")
-    axes[0][-1].legend(fontsize=7, loc="best")
-    fig.tight_layout()
+    fig, _ = _curve_panels(
+        curves,
+        "projection on the Assistant axis",
+        warm_start=0.5,
+        linestyle=lambda model, capping: "--" if capping == "on" else LINESTYLES[model % 2 * 2],
+        alpha=0.12,
+    )
     return fig
 
 
