@@ -6,6 +6,7 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from simulacra.errors import SimulacraWarning
@@ -154,7 +155,8 @@ def test_ask_in_groups_answers_exactly_as_one_call_did(monkeypatch):
 
     ``golden_ask.json`` holds the answers of ``ask`` before it formed groups (one
     scoring call over every item, one generation call, on a large cache): the
-    grouped answers are the same bit for bit.
+    grouped answers are the same: labels, text and values bit for bit, probabilities
+    to 1e-12 relative.
     """
     monkeypatch.setattr(asking, "GROUP_CELLS", 300)
     with Engine.load(n_ctx=512, n_threads=2) as small:
@@ -171,10 +173,14 @@ def test_ask_in_groups_answers_exactly_as_one_call_did(monkeypatch):
         own_id, own_tokens = own.seq_id, own.tokens.tolist()
         answers = ask(small, golden_items(), seed=4)
         assert len(calls) > 1  # the respondents did not fit one call
-        got = [
-            [a.respondent, a.instrument, list(a.probabilities), a.text, a.value] for a in answers
-        ]
-        assert got == json.loads(GOLDEN.read_text())
+        golden = json.loads(GOLDEN.read_text())
+        got = [[a.respondent, a.instrument, a.text, a.value] for a in answers]
+        assert got == [[r, i, t, v] for r, i, _, t, v in golden]  # labels and text exact
+        # Probabilities to 1e-12 relative: on a fresh install on 2026-12-02 one value came
+        # out one ulp from the golden file with no change to the decode or instrument code
+        # (the golden quickstart test met the same on numpy's side).
+        for answer, (*_, probabilities, _text, _value) in zip(answers, golden, strict=True):
+            np.testing.assert_allclose(answer.probabilities, probabilities, rtol=1e-12, atol=0)
         # The groups' sequences were cleared in between; the caller's was not touched.
         assert small.pool.sequences[own_id].tokens.tolist() == own_tokens
 
