@@ -39,7 +39,7 @@ class A:
 
 @staticmethod
 def g():
-    pass
+    return None
 '''
 
 

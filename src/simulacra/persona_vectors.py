@@ -36,6 +36,7 @@ from simulacra.errors import ScenarioError, ScenarioIssue
 from simulacra.llm.cache import get_engine
 from simulacra.llm.chat import Message, render_dialogue
 from simulacra.llm.engine import Engine
+from simulacra.llm.models import resolve_model
 from simulacra.vectors import (
     AssistantAxis,
     ExtractionSpec,
@@ -380,10 +381,9 @@ def cached_vector(
     """
     say = progress or (lambda _: None)
     spec = load_spec(spec_path)
-    engine = get_engine(model, n_ctx=4096)
-    recipe: dict[str, object] = {
+    recipe: dict[str, object] = {  # no engine is loaded unless the file must be made
         "kind": "vector",
-        "model_sha256": engine.sha256,
+        "model_sha256": resolve_model(model).sha256,
         "prompts_sha256": spec.prompts_sha256(),
         "layers": list(spec.layers),
         "method": spec.method,
@@ -439,11 +439,13 @@ def cached_axis(
     """
     say = progress or (lambda _: None)
     role_set = load_role_set(roles_path)
-    engine = get_engine(model, n_ctx=4096)
-    blocks = [engine.n_layer // 2] if layers is None else [int(b) for b in layers]
-    recipe: dict[str, object] = {
+    if layers is None:
+        blocks = [get_engine(model, n_ctx=4096).n_layer // 2]
+    else:
+        blocks = [int(b) for b in layers]
+    recipe: dict[str, object] = {  # no engine is loaded unless the file must be made
         "kind": "axis",
-        "model_sha256": engine.sha256,
+        "model_sha256": resolve_model(model).sha256,
         "prompts_sha256": role_set.prompts_sha256(),
         "layers": blocks,
         "max_tokens": max_tokens,
