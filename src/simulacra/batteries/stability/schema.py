@@ -296,11 +296,7 @@ class DesignSpec(SchemaModel):
         known = facts(info).get("personas")
         if known is None or personas == "all":
             return personas
-        fail(
-            ((i,), unknown_name("persona", p, known))
-            for i, p in enumerate(personas)
-            if p not in known
-        )
+        fail(unknown("persona", personas, known))
         return personas
 
     @field_validator("pressures")
