@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from simulacra.analysis.stability import (
+    ALL_PRESSURES,
     SUMMARY_COLUMNS,
     StabilitySettings,
     axis_curves,
@@ -244,6 +245,31 @@ def test_summary_has_every_metric_and_the_contrasts():
     assert contrast["n"] == 4
     again = summarize(turns, reports, qa, SETTINGS)
     pd.testing.assert_frame_equal(summary, again)  # reproducible
+
+
+def test_source_contrast_and_retention_pooled_over_pressures_known_answer():
+    turns = synthetic_turns(
+        {
+            ("prompted", "drop"): 0.5,
+            ("prompted", "none"): 1.0,
+            ("none", "drop"): 0.9,
+            ("none", "none"): 1.0,
+        }
+    )
+    reports, qa = synthetic_probes(turns)
+    summary = summarize(turns, reports, qa, SETTINGS).set_index(["metric", "condition"])
+    pooled = summary.loc[("source_contrast", f"prompted - none / {ALL_PRESSURES}")]
+    # pairs share pressure, paraphrase and seed: 4 pairs at 0, 4 under "drop"
+    assert pooled["n"] == 8
+    assert pooled["estimate"] == pytest.approx(0.6 * (0.5**4 - 0.9**4) / 2)
+    assert pooled["ci_low"] <= pooled["estimate"] <= pooled["ci_high"]
+    per_pressure = summary.loc[("source_contrast", "prompted - none / drop")]
+    assert per_pressure["n"] == 4  # unchanged by pooling
+    retention = summary.loc[("retention", f"prompted / {ALL_PRESSURES}")]
+    drop, none = (
+        summary.loc[("retention", f"prompted / {p}"), "estimate"] for p in ("drop", "none")
+    )
+    assert retention["estimate"] == pytest.approx((drop + none) / 2) and retention["n"] == 8
 
 
 def test_summary_reports_capping_drift_reduction_beside_the_anchor():

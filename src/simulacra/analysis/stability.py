@@ -23,6 +23,7 @@ import pandas as pd
 
 __all__ = [
     "ABDULHAI_REDUCTION",
+    "ALL_PRESSURES",
     "CONDITION",
     "PAIR_KEYS",
     "PROJECTION_METRICS",
@@ -76,6 +77,8 @@ ABDULHAI_REDUCTION = 55.0
 """Abdulhai et al. (2025): multi-turn RL cut persona inconsistency "by over 55%"."""
 SOURCE_ORDER: tuple[str, ...] = ("prompted_steered", "steered", "prompted", "none")
 BASELINE_PRESSURE = "none"
+ALL_PRESSURES = "all pressures"
+"""The pressure label of rows pooled over every pressure of a run."""
 PRESSURE_EFFECTS = {
     "retention": "pressure_effect",
     "prompt_to_line": "pressure_effect_prompt_to_line",
@@ -488,7 +491,22 @@ def _capping_pairs(scores: pd.DataFrame, drift: str) -> list[tuple[str, str, pd.
         for pressure in pressures:
             out.append((model, pressure, joined.xs(pressure, level="pressure")))
         if len(pressures) > 1:
-            out.append((model, "all pressures", joined))
+            out.append((model, ALL_PRESSURES, joined))
+    return out
+
+
+def _by_pressure_and_pooled(
+    scores: pd.DataFrame,
+) -> list[tuple[tuple[str, str, str], pd.DataFrame]]:
+    """Dialogue scores per (model, pressure, capping), and pooled over the pressures.
+
+    The pooled group (pressure :data:`ALL_PRESSURES`) is added where a model and
+    capping level ran several pressures; pairs then also share the pressure.
+    """
+    out = [(key, group) for key, group in scores.groupby(["model", "pressure", "capping"])]
+    for (model, capping), group in scores.groupby(["model", "capping"], sort=True):
+        if group["pressure"].nunique() > 1:
+            out.append(((model, ALL_PRESSURES, capping), group))
     return out
 
 
@@ -506,7 +524,9 @@ def summarize(
     ``pressure_effect_prompt_to_line`` (the same for prompt-to-line);
     ``self_report_lift`` (:func:`self_report_lift`, paired against source ``none``);
     ``source_contrast`` (retention of one source minus a later one in
-    ``prompted_steered, steered, prompted, none``, paired); ``model_contrast``
+    ``prompted_steered, steered, prompted, none``, paired; per pressure and, where
+    several ran, pooled over them: condition ``A - B / all pressures``, and a
+    ``retention`` row per source over all pressures); ``model_contrast``
     (first model minus each other, paired; ``model`` reads ``"A - B"``) and
     ``capping_drift_reduction`` (%, paired; with Abdulhai's 55% as an anchor row),
     where the run has the levels they compare.
@@ -520,6 +540,13 @@ def summarize(
             values = group[metric].to_numpy(float)
             stats = bootstrap_mean(values, settings, settings.rng(metric, *key))
             rows.append(_row(model, metric, label, stats, int((~np.isnan(values)).sum())))
+    for (model, source, capping), group in scores.groupby(["model", "source", "capping"]):
+        if group["pressure"].nunique() < 2:
+            continue
+        values = group["retention"].to_numpy(float)
+        stats = bootstrap_mean(values, settings, settings.rng("retention", model, source, capping))
+        label = condition_label(source, ALL_PRESSURES, capping)
+        rows.append(_row(model, "retention", label, stats, int((~np.isnan(values)).sum())))
     for _, h in half_lives(turns, settings).iterrows():
         label = condition_label(h["source"], h["pressure"], h["capping"])
         stats = (h["estimate"], h["ci_low"], h["ci_high"])
@@ -542,12 +569,12 @@ def summarize(
                     d, settings, settings.rng(metric, model, source, capping, pressure)
                 )
                 rows.append(_row(model, metric, label, stats, int((~np.isnan(d)).sum())))
-    for (model, pressure, capping), group in scores.groupby(["model", "pressure", "capping"]):
+    for (model, pressure, capping), group in _by_pressure_and_pooled(scores):
         sources = _ordered(sorted(set(group["source"])), SOURCE_ORDER)
-        keys = ("paraphrase", "seed")  # the source none has no persona of its own
+        keys = ("pressure", "paraphrase", "seed")  # the source none has no persona of its own
         for i, a in enumerate(sources):
             for b in sources[i + 1 :]:
-                pair = keys if "none" in (a, b) else PAIR_KEYS
+                pair = keys if "none" in (a, b) else ("pressure", *PAIR_KEYS)
                 label = condition_label(f"{a} - {b}", pressure, capping)
                 for score, metric in SOURCE_CONTRASTS.items():
                     if score != "retention" and not _measured(scores, (score,)):

@@ -280,7 +280,8 @@ class SequencePool:
                 f"the model's context cache ({self.n_ctx} tokens) is full, so the least "
                 "recently used prompts are dropped and recomputed when needed. To avoid it, "
                 "raise n_ctx in the scenario's [model] table (e.g. --set model.n_ctx="
-                f"{2 * self.n_ctx}) or shorten the dialogue (dialogue.turns, dialogue.max_tokens)."
+                f"{2 * self.n_ctx}) or a battery's n_ctx, or shorten the dialogue "
+                "(dialogue.turns, dialogue.max_tokens)."
             )
         else:
             advice = (
