@@ -400,3 +400,41 @@ def test_source_contrasts_on_projections_are_paired_known_answer():
     assert drift["estimate"] == pytest.approx(0.5)
     means = summary[summary["metric"] == "persona_projection"].set_index("condition")
     assert means.loc["steered / drop", "estimate"] == pytest.approx(3.15)
+
+
+def test_capping_contrast_is_capped_minus_uncapped_paired_known_answer():
+    # two sources, two pressures; capping lifts the axis projection by 0.6 (drift 1.0 -> 0.4)
+    # and costs the prompted persona's retention exactly 0.1 after the warm-up
+    decay = {("prompted", "drop"): 0.5, ("prompted", "meta"): 0.5, ("none", "drop"): 0.5}
+    off = with_projections(synthetic_turns(decay), 2.0, 1.0)
+    on = with_projections(synthetic_turns(decay), 2.0, 1.6)
+    on["capping"] = "on"
+    on["unit_id"] = on["unit_id"] + ".on"
+    on.loc[(on["source"] == "prompted") & (on["phase"] == "pressure"), "retention"] -= 0.1
+    turns = pd.concat([off, on], ignore_index=True)
+    reports, qa = synthetic_probes(turns)
+    summary = summarize(turns, reports, qa, SETTINGS).set_index(["metric", "condition"])
+    retention = summary.loc["capping_contrast"]
+    assert retention.loc["prompted / drop / capped - uncapped", "estimate"] == pytest.approx(-0.1)
+    assert retention.loc["none / drop / capped - uncapped", "estimate"] == pytest.approx(0.0)
+    pooled = retention.loc["prompted / all pressures / capped - uncapped"]
+    assert pooled["estimate"] == pytest.approx(-0.1) and pooled["n"] == 8
+    assert pooled["ci_low"] == pytest.approx(-0.1) and pooled["p_value"] < 0.05
+    axis = summary.loc["capping_contrast_axis_projection"]
+    assert axis.loc["none / drop / capped - uncapped", "estimate"] == pytest.approx(0.6)
+    # the drift reduction of the same run: 60% along the axis, whatever the retention did
+    reduction = summary.loc[("capping_drift_reduction", "all pressures (axis drift)")]
+    assert reduction["estimate"] == pytest.approx(60.0)
+
+
+def test_capping_contrast_is_defined_when_there_is_no_drift_to_reduce():
+    off = with_projections(synthetic_turns({("none", "drop"): 0.5}), 1.0, 2.0)  # drift -1
+    on = with_projections(synthetic_turns({("none", "drop"): 0.5}), 1.0, 3.0)
+    on["capping"] = "on"
+    on["unit_id"] = on["unit_id"] + ".on"
+    turns = pd.concat([off, on], ignore_index=True)
+    reports, qa = synthetic_probes(turns)
+    summary = summarize(turns, reports, qa, SETTINGS).set_index(["metric", "condition"])
+    assert np.isnan(summary.loc[("capping_drift_reduction", "drop (axis drift)"), "estimate"])
+    contrast = summary.loc[("capping_contrast_axis_projection", "none / drop / capped - uncapped")]
+    assert contrast["estimate"] == pytest.approx(1.0) and contrast["n"] == 4

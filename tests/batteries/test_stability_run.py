@@ -151,6 +151,12 @@ def test_the_report_writes_the_summary_and_figures(smoke, tmp_path):
     assert {"retention", "half_life", "prompt_to_line", "line_to_line", "qa_consistency"} <= set(
         summary["metric"]
     )
-    assert {"persona_projection", "axis_drift", "capping_drift_reduction"} <= set(summary["metric"])
+    assert {
+        "persona_projection",
+        "axis_drift",
+        "capping_drift_reduction",
+        "capping_contrast",
+        "capping_contrast_axis_projection",
+    } <= set(summary["metric"])
     for figure in ("retention_curves", "half_life_forest", "axis_drift", "capping_effect"):
         assert (tmp_path / f"{figure}.png").stat().st_size > 0

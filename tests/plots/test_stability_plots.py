@@ -57,3 +57,29 @@ def test_capping_effect_plots_each_row_and_the_anchor():
         "emotional (retention drift)",
     ]
     assert any(list(line.get_xdata()) == [55.0, 55.0] for line in ax.get_lines())
+
+
+def test_capping_effect_adds_the_retention_contrast_panel():
+    summary = pd.DataFrame(
+        {
+            "model": ["m", "m", "m"],
+            "metric": ["capping_drift_reduction", "capping_contrast", "capping_contrast"],
+            "condition": [
+                "emotional (axis drift)",
+                "none / emotional / capped - uncapped",
+                "prompted / emotional / capped - uncapped",
+            ],
+            "estimate": [np.nan, 0.1, -0.2],
+            "ci_low": [np.nan, 0.05, -0.3],
+            "ci_high": [np.nan, 0.15, -0.1],
+            "n": [3, 3, 3],
+        }
+    )
+    fig = plot_capping_effect(summary)
+    assert len(fig.axes) == 2
+    right = fig.axes[1]
+    assert [t.get_text() for t in right.get_yticklabels()] == [
+        "none / emotional / capped - uncapped",
+        "prompted / emotional / capped - uncapped",
+    ]
+    assert any(list(line.get_xdata()) == [-0.3, -0.1] for line in right.get_lines())

@@ -24,6 +24,7 @@ import pandas as pd
 __all__ = [
     "ABDULHAI_REDUCTION",
     "ALL_PRESSURES",
+    "CAPPING_CONTRASTS",
     "CONDITION",
     "PAIR_KEYS",
     "PROJECTION_METRICS",
@@ -32,6 +33,7 @@ __all__ = [
     "StabilitySettings",
     "axis_curves",
     "bootstrap_mean",
+    "capping_contrasts",
     "condition_label",
     "dialogue_scores",
     "drift_reduction",
@@ -469,6 +471,17 @@ SOURCE_CONTRASTS = {
 """Scores compared between persona sources, and the metric each becomes."""
 
 
+CAPPING_CONTRASTS = {
+    "retention": "capping_contrast",
+    "axis_projection": "capping_contrast_axis_projection",
+    "persona_projection": "capping_contrast_persona_projection",
+}
+"""Scores compared between capped and uncapped dialogues, and the metric each becomes."""
+
+CAPPED_MINUS_UNCAPPED = "capped - uncapped"
+"""The last part of a capping contrast's condition label."""
+
+
 def _measured(scores: pd.DataFrame, metrics: Sequence[str]) -> tuple[str, ...]:
     """The metrics among ``metrics`` the scores hold any value of."""
     return tuple(m for m in metrics if m in scores and scores[m].notna().any())
@@ -493,6 +506,39 @@ def _capping_pairs(scores: pd.DataFrame, drift: str) -> list[tuple[str, str, pd.
         if len(pressures) > 1:
             out.append((model, ALL_PRESSURES, joined))
     return out
+
+
+def capping_contrasts(scores: pd.DataFrame, settings: StabilitySettings) -> list[dict]:
+    """Capped minus uncapped, paired, per model, source and pressure (and pooled).
+
+    For every score of :data:`CAPPING_CONTRASTS` the run measured, the mean of the
+    per-pair differences capped minus uncapped (pairs share model, source, pressure,
+    persona, paraphrase and seed), its bootstrap interval and a sign-flip p-value;
+    condition ``SOURCE / PRESSURE / capped - uncapped``, and ``all pressures`` where
+    several ran. Defined whatever the sign of the drift, unlike
+    :func:`drift_reduction`.
+
+    Args:
+        scores: per-dialogue scores (:func:`dialogue_scores`) with both capping levels.
+        settings: the resampling settings.
+
+    Returns:
+        Summary rows (the columns of :data:`SUMMARY_COLUMNS`).
+    """
+    rows = []
+    for score, metric in CAPPING_CONTRASTS.items():
+        if not _measured(scores, (score,)):
+            continue
+        for model, pressure, joined in _capping_pairs(scores, score):
+            for source, pairs in joined.groupby(level="source", sort=True):
+                d = (pairs["on"] - pairs["off"]).to_numpy(float)
+                d = d[~np.isnan(d)]
+                if d.size == 0:
+                    continue
+                rng = settings.rng("capping_contrast", score, model, pressure, source)
+                label = f"{source} / {pressure} / {CAPPED_MINUS_UNCAPPED}"
+                rows.append(_row(model, metric, label, paired_contrast(d, settings, rng), d.size))
+    return rows
 
 
 def _by_pressure_and_pooled(
@@ -528,8 +574,9 @@ def summarize(
     several ran, pooled over them: condition ``A - B / all pressures``, and a
     ``retention`` row per source over all pressures); ``model_contrast``
     (first model minus each other, paired; ``model`` reads ``"A - B"``) and
-    ``capping_drift_reduction`` (%, paired; with Abdulhai's 55% as an anchor row),
-    where the run has the levels they compare.
+    ``capping_drift_reduction`` (%, paired; with Abdulhai's 55% as an anchor row) and
+    ``capping_contrast*`` (:func:`capping_contrasts`), where the run has the levels
+    they compare.
     """
     rows: list[dict] = []
     scores = dialogue_scores(turns, self_report, qa, lines)
@@ -622,6 +669,7 @@ def summarize(
                 rows.append(
                     _row(model, "capping_drift_reduction", pressure + suffix, stats, len(joined))
                 )
+        rows.extend(capping_contrasts(scores, settings))
         rows.append(
             _row(
                 "Abdulhai et al. 2025 (anchor)",

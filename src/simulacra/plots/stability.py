@@ -8,7 +8,8 @@
 - :func:`plot_axis_drift`: each reply's projection on the Assistant axis by turn,
   one panel per pressure, capped runs dashed;
 - :func:`plot_capping_effect`: the capping drift reduction (%) per pressure with its
-  interval, beside Abdulhai et al.'s 55% anchor.
+  interval, beside Abdulhai et al.'s 55% anchor, and retention capped minus uncapped
+  per source and pressure.
 
 They use matplotlib's object API only (headless); sources are told apart by marker
 as well as colour.
@@ -179,23 +180,10 @@ def plot_axis_drift(curves: pd.DataFrame) -> Figure:
     return fig
 
 
-def plot_capping_effect(summary: pd.DataFrame, anchor: float = 55.0) -> Figure:
-    """The ``capping_drift_reduction`` rows of the summary, with the anchor as a line.
-
-    Args:
-        summary: the summary table.
-        anchor: the reference reduction (Abdulhai et al.'s 55%), drawn dotted.
-
-    Returns:
-        The figure (an empty axis with a note when the run had no capping).
-    """
-    rows = summary[
-        (summary["metric"] == "capping_drift_reduction")
-        & ~summary["model"].astype(str).str.contains("anchor")
-    ].reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(6, 0.35 * max(len(rows), 1) + 1.4))
+def _interval_rows(ax, rows: pd.DataFrame, color_of: Callable[[str], str]) -> None:
+    """One row per summary row: its interval as a line and its estimate as a dot."""
     for y, row in rows.iterrows():
-        color = "#d1495b" if "axis" in str(row["condition"]) else "#1b6ca8"
+        color = color_of(str(row["condition"]))
         est, lo, hi = (float(row[k]) for k in ("estimate", "ci_low", "ci_high"))
         if np.isfinite(lo) and np.isfinite(hi):
             ax.plot([lo, hi], [y, y], color=color, lw=1.5)
@@ -208,10 +196,42 @@ def plot_capping_effect(summary: pd.DataFrame, anchor: float = 55.0) -> Figure:
     ax.set_yticks(range(len(rows)), labels, fontsize=7)
     ax.invert_yaxis()
     ax.axvline(0, color="black", lw=0.8)
+
+
+def plot_capping_effect(summary: pd.DataFrame, anchor: float = 55.0) -> Figure:
+    """The capping drift reduction beside the anchor, and what capping did to retention.
+
+    The left panel draws the ``capping_drift_reduction`` rows with Abdulhai et al.'s
+    reduction as a dotted line (a NaN reduction, where there was no drift to reduce,
+    is a label without a dot). Where the summary has ``capping_contrast`` rows, a
+    right panel draws them: retention capped minus uncapped per source and pressure,
+    with its interval.
+
+    Args:
+        summary: the summary table.
+        anchor: the reference reduction (Abdulhai et al.'s 55%), drawn dotted.
+
+    Returns:
+        The figure (an empty axis with a note when the run had no capping).
+    """
+    rows = summary[
+        (summary["metric"] == "capping_drift_reduction")
+        & ~summary["model"].astype(str).str.contains("anchor")
+    ].reset_index(drop=True)
+    contrasts = summary[summary["metric"] == "capping_contrast"].reset_index(drop=True)
+    height = 0.35 * max(len(rows), len(contrasts), 1) + 1.4
+    panels = 2 if len(contrasts) else 1
+    fig, axes = plt.subplots(1, panels, figsize=(6 * panels, height), squeeze=False)
+    ax = axes[0][0]
+    _interval_rows(ax, rows, lambda c: "#d1495b" if "axis" in c else "#1b6ca8")
     ax.axvline(anchor, color="black", lw=0.8, ls=":", label=f"Abdulhai et al. 2025 ({anchor:g}%)")
     if rows.empty:
         ax.text(0.5, 0.5, "no capped dialogues in this run", ha="center", transform=ax.transAxes)
     ax.set_xlabel("drift reduction by capping (%)")
     ax.legend(fontsize=7, loc="best")
+    if panels == 2:
+        right = axes[0][1]
+        _interval_rows(right, contrasts, lambda c: "#1b6ca8" if c.startswith("none") else "#d1495b")
+        right.set_xlabel("retention, capped - uncapped")
     fig.tight_layout()
     return fig
