@@ -194,7 +194,7 @@ def _interval_rows(ax, rows: pd.DataFrame, color_of: Callable[[str], str]) -> No
         for r in rows.itertuples()
     ]
     ax.set_yticks(range(len(rows)), labels, fontsize=7)
-    ax.invert_yaxis()
+    ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.axvline(0, color="black", lw=0.8)
 
 
@@ -202,8 +202,8 @@ def plot_capping_effect(summary: pd.DataFrame, anchor: float = 55.0) -> Figure:
     """The capping drift reduction beside the anchor, and what capping did to retention.
 
     The left panel draws the ``capping_drift_reduction`` rows with Abdulhai et al.'s
-    reduction as a dotted line (a NaN reduction, where there was no drift to reduce,
-    is a label without a dot). Where the summary has ``capping_contrast`` rows, a
+    reduction as a dotted line (a NaN reduction, where the uncapped mean drift was not
+    positive, is marked undefined). Where the summary has ``capping_contrast`` rows, a
     right panel draws them: retention capped minus uncapped per source and pressure,
     with its interval.
 
@@ -224,6 +224,9 @@ def plot_capping_effect(summary: pd.DataFrame, anchor: float = 55.0) -> Figure:
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, height), squeeze=False)
     ax = axes[0][0]
     _interval_rows(ax, rows, lambda c: "#d1495b" if "axis" in c else "#1b6ca8")
+    for y, estimate in enumerate(rows["estimate"].astype(float)):
+        if not np.isfinite(estimate):
+            ax.text(1, y, "undefined: no drift to reduce", fontsize=7, va="center")
     ax.axvline(anchor, color="black", lw=0.8, ls=":", label=f"Abdulhai et al. 2025 ({anchor:g}%)")
     if rows.empty:
         ax.text(0.5, 0.5, "no capped dialogues in this run", ha="center", transform=ax.transAxes)
