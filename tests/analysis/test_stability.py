@@ -204,15 +204,17 @@ def test_paired_differences_pair_on_the_shared_keys():
     )
 
 
+TWO_SOURCES_TWO_PRESSURES = {
+    ("prompted", "drop"): 0.5,
+    ("prompted", "none"): 1.0,
+    ("none", "drop"): 0.9,
+    ("none", "none"): 1.0,
+}
+"""Decay rates of the excess retention: a prompted persona and the default, under drop and none."""
+
+
 def test_summary_has_every_metric_and_the_contrasts():
-    turns = synthetic_turns(
-        {
-            ("prompted", "drop"): 0.5,
-            ("prompted", "none"): 1.0,
-            ("none", "drop"): 0.9,
-            ("none", "none"): 1.0,
-        }
-    )
+    turns = synthetic_turns(TWO_SOURCES_TWO_PRESSURES)
     reports, qa = synthetic_probes(turns)
     summary = summarize(turns, reports, qa, SETTINGS)
     assert tuple(summary.columns) == SUMMARY_COLUMNS
@@ -248,14 +250,7 @@ def test_summary_has_every_metric_and_the_contrasts():
 
 
 def test_source_contrast_and_retention_pooled_over_pressures_known_answer():
-    turns = synthetic_turns(
-        {
-            ("prompted", "drop"): 0.5,
-            ("prompted", "none"): 1.0,
-            ("none", "drop"): 0.9,
-            ("none", "none"): 1.0,
-        }
-    )
+    turns = synthetic_turns(TWO_SOURCES_TWO_PRESSURES)
     reports, qa = synthetic_probes(turns)
     summary = summarize(turns, reports, qa, SETTINGS).set_index(["metric", "condition"])
     pooled = summary.loc[("source_contrast", f"prompted - none / {ALL_PRESSURES}")]
