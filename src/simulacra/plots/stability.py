@@ -22,6 +22,7 @@ from collections.abc import Callable
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 __all__ = [
@@ -146,12 +147,7 @@ def plot_half_life_forest(summary: pd.DataFrame, horizon: float | None = None) -
             ax.plot([right], [y], marker=">", color=color, ms=8)
         elif np.isfinite(est):
             ax.plot([est], [y], marker=marker, color=color)
-    labels = [
-        f"{r.condition} ({r.model})" if rows["model"].nunique() > 1 else r.condition
-        for r in rows.itertuples()
-    ]
-    ax.set_yticks(range(len(rows)), labels, fontsize=7)
-    ax.invert_yaxis()
+    _label_rows(ax, rows)
     if horizon is not None:
         ax.axvline(horizon, color="black", lw=0.8, ls=":")
     ax.set_xlabel("half-life (pressure turns; ▶ never halved within the dialogue)")
@@ -180,7 +176,17 @@ def plot_axis_drift(curves: pd.DataFrame) -> Figure:
     return fig
 
 
-def _interval_rows(ax, rows: pd.DataFrame, color_of: Callable[[str], str]) -> None:
+def _label_rows(ax: Axes, rows: pd.DataFrame) -> None:
+    """Summary rows top to bottom, labelled by condition (and model where several)."""
+    labels = [
+        f"{r.condition} ({r.model})" if rows["model"].nunique() > 1 else str(r.condition)
+        for r in rows.itertuples()
+    ]
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.set_ylim(max(len(rows), 1) - 0.5, -0.5)
+
+
+def _interval_rows(ax: Axes, rows: pd.DataFrame, color_of: Callable[[str], str]) -> None:
     """One row per summary row: its interval as a line and its estimate as a dot."""
     for y, row in rows.iterrows():
         color = color_of(str(row["condition"]))
@@ -189,12 +195,7 @@ def _interval_rows(ax, rows: pd.DataFrame, color_of: Callable[[str], str]) -> No
             ax.plot([lo, hi], [y, y], color=color, lw=1.5)
         if np.isfinite(est):
             ax.plot([est], [y], marker="o", color=color)
-    labels = [
-        f"{r.condition} ({r.model})" if rows["model"].nunique() > 1 else str(r.condition)
-        for r in rows.itertuples()
-    ]
-    ax.set_yticks(range(len(rows)), labels, fontsize=7)
-    ax.set_ylim(len(rows) - 0.5, -0.5)
+    _label_rows(ax, rows)
     ax.axvline(0, color="black", lw=0.8)
 
 
