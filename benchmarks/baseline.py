@@ -6,7 +6,10 @@
   own at the engine's thread count, the median of a few passes. It is the ceiling an
   engine that decodes prompts can reach on this machine in this run, so
   ``engine_over_prompt_eval`` (the engine's tokens/s over it) is comparable across
-  machines and loads, unlike tokens/s.
+  machines and loads, unlike tokens/s. The same pass in the engine's own micro-batches
+  of 63 tokens (its fixed numerics path) gives ``engine_ubatch_over_prompt_eval``, the
+  share of that ceiling the path itself allows, and
+  ``engine_over_prompt_eval_engine_ubatch``, the engine against its own path.
 - :class:`TokenLog`: records every token sequence an engine is asked to hold (each
   request's cached tokens, each generated continuation) while active; its
   :meth:`TokenLog.unique` is the size of their prefix trie, the least any cache could
@@ -31,25 +34,13 @@ import llama_cpp
 import numpy as np
 
 from simulacra.llm.engine import Engine
+from simulacra.llm.pool import UBATCH
 
 PROMPT_TOKENS = 512
 
 
-def prompt_eval_rate(
-    engine: Engine, *, n_tokens: int = PROMPT_TOKENS, repeats: int = 3, n_ubatch: int = 512
-) -> dict[str, Any]:
-    """Tokens/s of one fresh ``n_tokens`` sequence through ``llama_decode`` (median of passes).
-
-    Args:
-        engine: the engine whose model (and thread count, flash-attention and GPU
-            settings) is measured; its own context is not touched.
-        n_tokens: the sequence length (pp512: 512).
-        repeats: passes; the median is reported (the first, warm-up pass is extra).
-        n_ubatch: the micro-batch size (llama-bench: 512; the engine itself uses 63).
-
-    Returns:
-        ``prompt_eval_tokens_per_s`` (median), every pass's rate, and the settings.
-    """
+def _prompt_eval_context(engine: Engine, n_tokens: int, n_ubatch: int) -> Any:
+    """A one-sequence context of the engine's model, thread count and attention setting."""
     cparams = llama_cpp.llama_context_default_params()
     cparams.n_ctx = max(256, n_tokens)
     cparams.n_batch = n_tokens
@@ -65,7 +56,36 @@ def prompt_eval_rate(
     ctx = llama_cpp.llama_init_from_model(engine._model, cparams)
     if not ctx:
         raise RuntimeError("could not create the prompt-evaluation context")
+    return ctx
+
+
+def prompt_eval_rate(
+    engine: Engine, *, n_tokens: int = PROMPT_TOKENS, repeats: int = 3, n_ubatch: int = 512
+) -> dict[str, Any]:
+    """Tokens/s of one fresh ``n_tokens`` sequence through ``llama_decode`` (median of passes).
+
+    The same sequence is also decoded in the engine's own micro-batches
+    (:data:`~simulacra.llm.pool.UBATCH` tokens, where llama.cpp's CPU attention
+    computes each token independently of its batch neighbours), the passes of both
+    interleaved so that the machine's drift falls on both alike: the ratio of the
+    two is the ceiling that the engine's numerics path puts on
+    ``engine_over_prompt_eval``.
+
+    Args:
+        engine: the engine whose model (and thread count, flash-attention and GPU
+            settings) is measured; its own context is not touched.
+        n_tokens: the sequence length (pp512: 512).
+        repeats: passes of each; the median is reported (a first, warm-up pass is extra).
+        n_ubatch: the micro-batch size of the main rate (llama-bench: 512).
+
+    Returns:
+        ``prompt_eval_tokens_per_s`` (median), every pass's rate, the settings, and
+        ``prompt_eval_engine_ubatch_tokens_per_s`` at the engine's micro-batch size.
+    """
+    sizes = {"main": min(n_ubatch, n_tokens), "engine": min(UBATCH, n_tokens)}
+    contexts = {name: _prompt_eval_context(engine, n_tokens, size) for name, size in sizes.items()}
     batch = llama_cpp.llama_batch_init(n_tokens, 0, 1)
+    rates: dict[str, list[float]] = {name: [] for name in sizes}
     try:
         tokens = np.random.default_rng(0).integers(0, engine.n_vocab, n_tokens)
         for b, token in enumerate(tokens):
@@ -75,24 +95,26 @@ def prompt_eval_rate(
             batch.seq_id[b][0] = 0
             batch.logits[b] = b == n_tokens - 1
         batch.n_tokens = n_tokens
-        memory = llama_cpp.llama_get_memory(ctx)
-        rates = []
         for k in range(repeats + 1):
-            llama_cpp.llama_memory_clear(memory, True)
-            started = time.perf_counter()
-            if llama_cpp.llama_decode(ctx, batch) != 0:
-                raise RuntimeError("prompt-evaluation decode failed")
-            if k:  # the first pass allocates the graph: not counted
-                rates.append(n_tokens / (time.perf_counter() - started))
+            for name, ctx in contexts.items():
+                llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
+                started = time.perf_counter()
+                if llama_cpp.llama_decode(ctx, batch) != 0:
+                    raise RuntimeError("prompt-evaluation decode failed")
+                if k:  # the first pass allocates the graph: not counted
+                    rates[name].append(n_tokens / (time.perf_counter() - started))
     finally:
         llama_cpp.llama_batch_free(batch)
-        llama_cpp.llama_free(ctx)
+        for ctx in contexts.values():
+            llama_cpp.llama_free(ctx)
     return {
         "n_gpu_layers": engine.n_gpu_layers,
-        "prompt_eval_tokens_per_s": round(float(np.median(rates)), 1),
-        "prompt_eval_pass_tokens_per_s": [round(r, 1) for r in rates],
+        "prompt_eval_tokens_per_s": round(float(np.median(rates["main"])), 1),
+        "prompt_eval_pass_tokens_per_s": [round(r, 1) for r in rates["main"]],
         "prompt_eval_tokens": n_tokens,
-        "prompt_eval_ubatch": min(n_ubatch, n_tokens),
+        "prompt_eval_ubatch": sizes["main"],
+        "prompt_eval_engine_ubatch": sizes["engine"],
+        "prompt_eval_engine_ubatch_tokens_per_s": round(float(np.median(rates["engine"])), 1),
     }
 
 
@@ -200,9 +222,14 @@ def throughput_fields(
 ) -> dict[str, Any]:
     """``engine_over_prompt_eval``, ``decoded_over_unique`` and what they are made of."""
     rate = engine_tokens / engine_s if engine_s > 0 else float("nan")
+    at_engine_ubatch = prompt_eval["prompt_eval_engine_ubatch_tokens_per_s"]
     return {
         **prompt_eval,
         "engine_over_prompt_eval": round(rate / prompt_eval["prompt_eval_tokens_per_s"], 3),
+        "engine_over_prompt_eval_engine_ubatch": round(rate / at_engine_ubatch, 3),
+        "engine_ubatch_over_prompt_eval": round(
+            at_engine_ubatch / prompt_eval["prompt_eval_tokens_per_s"], 3
+        ),
         "unique_tokens": int(unique),
         "decoded_over_unique": round(engine_tokens / unique, 3) if unique else None,
     }

@@ -36,6 +36,11 @@ def test_gpu_benchmark_runs_on_the_cpu_and_prints_the_benchmarks_json():
         assert line["n_gpu_layers"] == 0
         assert line["prompt_eval_tokens"] == 64 and line["prompt_eval_tokens_per_s"] > 0
         assert line["engine_over_prompt_eval"] > 0
+        # the same pass in the engine's 63-token micro-batches, and the ratios built on it
+        assert line["prompt_eval_engine_ubatch"] == 63
+        assert line["prompt_eval_engine_ubatch_tokens_per_s"] > 0
+        assert line["engine_over_prompt_eval_engine_ubatch"] > 0
+        assert line["engine_ubatch_over_prompt_eval"] > 0
         assert line["decoded_over_unique"] >= 1.0
         assert line["prompts"] == 2 and line["engine_tokens"] > 0
 
