@@ -27,6 +27,7 @@ from simulacra.batteries.goal_guarding import load, write_report
 from simulacra.batteries.goal_guarding.design import neutral_text
 from simulacra.batteries.goal_guarding.report import FIGURES
 from simulacra.batteries.goal_guarding.run import run_goal_guarding_unit
+from simulacra.instruments import asking
 from simulacra.llm.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -312,6 +313,26 @@ def test_dialogue_unit_generates_turns_and_is_reproducible(battery_dir, engine):
     assert sorted(set(talk["step"])) == [0, 1, 2, 3]
     decisions = first["decisions"].set_index("control")
     assert decisions.loc["length", "material_tokens"] == decisions.loc["none", "material_tokens"]
+
+
+def test_decisions_do_not_depend_on_how_the_cache_is_grouped(battery_dir, monkeypatch):
+    """A unit whose questions overflow a small cache answers as on one that holds them.
+
+    On a cache of 1024 cells the no-peer unit's one respondent context (every item
+    shares the role prompt) is asked in groups of at most 512 cells; on 8192 cells
+    it is one call. The tables are identical, bit for bit.
+    """
+    spec = load(battery_dir).spec
+    with Engine.load(n_ctx=8192, n_threads=2) as large:
+        whole = run_goal_guarding_unit(spec, "e2e", 0, "none", large)
+        one_call = large.stats.tokens_decoded
+    monkeypatch.setattr(asking, "GROUP_CELLS", 512)
+    with Engine.load(n_ctx=1024, n_threads=2) as small:
+        grouped = run_goal_guarding_unit(spec, "e2e", 0, "none", small)
+        assert small.stats.evictions > 0  # it was asked in groups
+        assert small.stats.tokens_decoded <= 1.1 * one_call
+    for name in whole:
+        pd.testing.assert_frame_equal(whole[name], grouped[name], check_exact=True)
 
 
 @pytest.mark.parametrize("model", ["smollm2-135m-instruct", "gemma3-270m"])

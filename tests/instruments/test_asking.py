@@ -194,3 +194,58 @@ def test_a_call_the_cache_holds_is_one_call(engine, monkeypatch):
     engine.reset()
     ask(engine, [item for item in golden_items() if item[1] is not AGE], seed=4)
     assert calls == [4 * (2 + 3 + 1)]
+
+
+def many_questions() -> list[tuple[Respondent, object]]:
+    """One respondent, many questions: a context larger than a small cache."""
+    pirate = Respondent(
+        "pirate",
+        "You are a boisterous pirate captain who loves the sea, rum and treasure.",
+        (Message("Bob", "Good evening! Long day?"), Message("Assistant", "Aye, at sea.")),
+    )
+    stems = (
+        "Which would you take on a long voyage, {} or {}?",
+        "If the crew could only have one, would it be {} or {}?",
+        "Pick one for the captain's table tonight: {} or {}.",
+    )
+    pairs = (("rum", "water"), ("a map", "a compass"), ("bread", "fish"), ("a parrot", "a cat"))
+    items: list[tuple[Respondent, object]] = [
+        (pirate, Choice(f"q{s}{p}", stem.format(*pair), pair))
+        for s, stem in enumerate(stems)
+        for p, pair in enumerate(pairs)
+    ]
+    return [*items, (pirate, MOOD), (pirate, AGE)]
+
+
+def test_one_context_too_large_for_the_cache_is_asked_item_by_item(monkeypatch):
+    """A respondent with more questions than the cache holds is cut into groups.
+
+    Each group starts on a cleared cache but for the prefix all its prompts share,
+    so every sequence's cells lie in the order of its positions: every answer is
+    the one that item gets asked alone on an empty cache, bit for bit, and the
+    shared prefix is not decoded again group after group.
+    """
+    monkeypatch.setattr(asking, "GROUP_CELLS", 300)
+    items = many_questions()
+    with Engine.load(n_ctx=512, n_threads=2) as small:
+        calls: list[int] = []
+        score = small.option_logprobs
+        monkeypatch.setattr(small, "option_logprobs", lambda q: calls.append(len(q)) or score(q))
+        grouped = ask(small, items, seed=5)
+        decoded = small.stats.tokens_decoded
+        assert len(calls) > 2  # the one context was cut into groups
+        monkeypatch.undo()
+        alone = []
+        for item in items:
+            small.reset()
+            alone += ask(small, [item], seed=5)
+    for got, expected in zip(grouped, alone, strict=True):
+        assert (got.instrument, got.text, got.value) == (
+            expected.instrument,
+            expected.text,
+            expected.value,
+        )
+        assert got.probabilities == expected.probabilities
+    with Engine.load(n_ctx=4096, n_threads=2) as large:
+        ask(large, items, seed=5)  # one call: every shared prefix decoded once
+        assert decoded <= 1.1 * large.stats.tokens_decoded

@@ -45,3 +45,24 @@ def test_equal_keys_keep_the_callers_order():
     # The key prefix a context shares with the one before it is counted once: 5 + 3 + 3.
     assert plan_groups(contexts, max_cells=11, max_sequences=10) == [[0, 1, 2]]
     assert plan_groups(contexts, max_cells=10, max_sequences=10) == [[0, 1], [2]]
+
+
+def test_a_full_group_is_cut_where_its_neighbours_share_the_least():
+    # Sorted: A1 [1,1,1,1], A2 [1,1,1,2], A3 [1,1,1,3], B1 [1,2,1,1], B2 [1,2,1,2]; the
+    # A's share 3 tokens, B1 shares 1 with A3. B2 does not fit after B1 (40 > 35 cells):
+    # the cut falls between A3 and B1, not after B1, so B1 and B2 keep their 3 shared
+    # tokens in one group.
+    contexts = [
+        size([1, 2, 1, 2], 10),
+        size([1, 1, 1, 1], 10),
+        size([1, 2, 1, 1], 10),
+        size([1, 1, 1, 3], 10),
+        size([1, 1, 1, 2], 10),
+    ]
+    assert plan_groups(contexts, max_cells=35, max_sequences=10) == [[1, 4, 3], [2, 0]]
+    # With room for all five (40 cells), nothing is cut.
+    assert plan_groups(contexts, max_cells=60, max_sequences=10) == [[1, 4, 3, 2, 0]]
+    # A cut never leaves a group under half its budget: at 70 cells a sixth context
+    # of 40 does not fit, and the weakest link (before B1, 24 cells) is too early.
+    sixth = [*contexts, size([2], 40)]
+    assert plan_groups(sixth, max_cells=70, max_sequences=10) == [[1, 4, 3, 2, 0], [5]]

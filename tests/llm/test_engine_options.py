@@ -50,7 +50,7 @@ def _check_user_warning(record: list[warnings.WarningMessage], advice: str) -> N
     warning = ours[0]
     assert warning.filename == __file__  # points at the caller's line, not simulacra's
     text = str(warning.message)
-    assert advice in text and "results do not change" in text
+    assert advice in text and "the same run still gives the same results" in text
     assert not any(word in text for word in INTERNAL), text
 
 

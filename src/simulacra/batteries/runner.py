@@ -308,6 +308,7 @@ def _config(battery: Battery, options: RunOptions, n_threads: int) -> dict[str, 
         "n_ctx": battery.n_ctx,
         # How ask groups many respondents lays out the cache (see instruments.ask).
         "ask_group_cells": asking.GROUP_CELLS,
+        "ask_group_layout": asking.GROUP_LAYOUT,
     }
 
 

@@ -7,9 +7,10 @@ them into one cache therefore slows down as the cache fills: each token attends,
 masked or not, over thousands of cells. :func:`plan_groups` orders the respondents'
 *contexts* (the prompts sharing one persona and history) by their tokens, so that
 contexts with a common beginning sit side by side, and cuts that order into
-consecutive groups of at most ``max_cells`` cells and ``max_sequences`` sequences.
-Asked group after group, with the cache cleared in between, a token never attends
-over more than about one group, and a shared prefix is decoded once per group.
+consecutive groups of at most ``max_cells`` cells and ``max_sequences`` sequences,
+cutting where neighbours share the fewest tokens. Asked group after group, with the
+cache cleared in between but for the prefix the group shares, a token never attends
+over more than about one group, and a shared prefix is decoded about once.
 
 Everything here is pure: token arrays in, index lists out.
 """
@@ -73,11 +74,15 @@ def plan_groups(
     """Order contexts by their tokens and cut the order into groups that fit the budget.
 
     Contexts are sorted by their token key (ties by position), so contexts with a
-    common beginning (one persona in several studies; the chat header) are
-    neighbours; a group takes contexts in that order while its cells, counting the
-    prefix a context shares with the one before it once, stay within ``max_cells``
-    and its sequences within ``max_sequences``. A context larger than the budget
-    forms a group of its own.
+    common beginning (one persona in several studies; the chat header; one
+    question's stem) are neighbours. A group takes contexts in that order while its
+    cells, counting the prefix a context shares with the one before it once, stay
+    within ``max_cells`` and its sequences within ``max_sequences``. Where the next
+    context does not fit, the group is cut at its weakest link instead: among the
+    places past half its cell budget, the one whose two sides share the fewest
+    leading tokens (the latest of equals), so that a prefix many contexts share
+    stays within one group rather than being decoded again by the next. A context
+    larger than the budget forms a group of its own.
 
     Args:
         contexts: the contexts, in the caller's order.
@@ -94,19 +99,29 @@ def plan_groups(
             f"max_cells={max_cells}, max_sequences={max_sequences}"
         )
     order = sorted(range(len(contexts)), key=lambda i: (tuple(contexts[i].tokens.tolist()), i))
+    ordered = [contexts[i] for i in order]
+    # shared[k]: leading tokens context k shares with context k - 1 (sorted order).
+    shared = [0] + [
+        common_length(ordered[k - 1].tokens, ordered[k].tokens) for k in range(1, len(ordered))
+    ]
     groups: list[list[int]] = []
-    cells = sequences = 0
-    previous: np.ndarray | None = None
-    for i in order:
-        context = contexts[i]
-        shared = 0 if previous is None else common_length(previous, context.tokens)
-        extra = max(0, context.cells - shared)
-        if groups and cells + extra <= max_cells and sequences + context.sequences <= max_sequences:
-            groups[-1].append(i)
+    start = 0
+    while start < len(ordered):
+        cells, sequences = ordered[start].cells, ordered[start].sequences
+        filled = [cells]  # filled[j]: the cells of the group's first j + 1 contexts
+        end = start + 1
+        while end < len(ordered):
+            extra = max(0, ordered[end].cells - shared[end])
+            if cells + extra > max_cells or sequences + ordered[end].sequences > max_sequences:
+                break
             cells += extra
-            sequences += context.sequences
-        else:  # a new group starts on a cleared cache
-            groups.append([i])
-            cells, sequences = context.cells, context.sequences
-        previous = context.tokens
+            sequences += ordered[end].sequences
+            filled.append(cells)
+            end += 1
+        if end < len(ordered):  # cut at the weakest link past half the budget
+            cuts = [k for k in range(start + 1, end + 1) if filled[k - start - 1] * 2 >= max_cells]
+            if cuts:
+                end = min(cuts, key=lambda k: (shared[k], -k))
+        groups.append(order[start:end])
+        start = end
     return groups

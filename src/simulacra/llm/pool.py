@@ -271,6 +271,14 @@ class SequencePool:
         seq.last_used = 0
         self.stats.evictions += 1
 
+    def truncate(self, seq: CachedSequence, n_keep: int) -> None:
+        """Keep only the first ``n_keep`` tokens of a sequence (none: evict it)."""
+        if n_keep <= 0:
+            self.evict(seq)
+        elif n_keep < len(seq.tokens):
+            llama_cpp.llama_memory_seq_rm(self._memory, seq.seq_id, n_keep, -1)
+            seq.tokens = seq.tokens[:n_keep].copy()
+
     def _warn_eviction(self, why: str) -> None:
         if self._warned_eviction:
             return
@@ -290,7 +298,11 @@ class SequencePool:
                 "probes), so the least recently used are recomputed when needed. To avoid "
                 "it, give the agents fewer simulacra (agents[].prior) or use fewer agents."
             )
-        warn(f"{advice} This is slower, but the results do not change. (Shown once.)")
+        warn(
+            f"{advice} This is slower, and prompts recomputed into freed cells can score "
+            "slightly differently than with room for them; the same run still gives the "
+            "same results. (Shown once.)"
+        )
 
     def _evict_lru(self, pinned: set[int], why: str) -> bool:
         candidates = [s for s in self.sequences if s.seq_id not in pinned and len(s.tokens) > 0]
