@@ -325,17 +325,14 @@ def _context_size(
     settings: dict[int, tuple[int, float, tuple[str, ...]]],
 ) -> ContextSize:
     """The cells and sequences one context's items need (see :class:`ContextSize`)."""
-    prompts, extra, sequences = [], 0, 0
+    prompts = _prompts(engine, items, chosen, questions, settings)
+    extra = sequences = 0
     for i in chosen:
-        for prompt, options in questions.get(i, ()):
-            prompts.append(engine.prompt_tokens(prompt))
+        for _, options in questions.get(i, ()):
             longer = [len(engine.tokenize(o)) for o in options if len(engine.tokenize(o)) > 1]
             extra += sum(longer)
             sequences += len(longer) + (len(longer) < len(options))
         if i in settings:
-            respondent, instrument = items[i]
-            text = instrument_text(instrument)
-            prompts.append(engine.prompt_tokens(question_prompt(engine.chat, respondent, text)))
             extra += settings[i][0]
     return ContextSize(prompts[0], trie_cells(prompts) + extra, max(1, sequences))
 
@@ -347,9 +344,10 @@ def _prompts(
     questions: dict[int, list[tuple[list[str], list[str]]]],
     settings: dict[int, tuple[int, float, tuple[str, ...]]],
 ) -> list[np.ndarray]:
-    """The prompt tokens of a group's items (scoring questions and generations)."""
-    prompts = [engine.prompt_tokens(p) for i in members for p, _ in questions.get(i, ())]
+    """The prompt tokens of items, in item order (scoring questions, then a generation)."""
+    prompts = []
     for i in members:
+        prompts += [engine.prompt_tokens(p) for p, _ in questions.get(i, ())]
         if i in settings:
             respondent, instrument = items[i]
             text = instrument_text(instrument)
