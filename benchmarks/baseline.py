@@ -83,10 +83,12 @@ def prompt_eval_rate(
         ``prompt_eval_engine_ubatch_tokens_per_s`` at the engine's micro-batch size.
     """
     sizes = {"main": min(n_ubatch, n_tokens), "engine": min(UBATCH, n_tokens)}
-    contexts = {name: _prompt_eval_context(engine, n_tokens, size) for name, size in sizes.items()}
+    contexts: dict[str, Any] = {}
     batch = llama_cpp.llama_batch_init(n_tokens, 0, 1)
     rates: dict[str, list[float]] = {name: [] for name in sizes}
     try:
+        for name, size in sizes.items():
+            contexts[name] = _prompt_eval_context(engine, n_tokens, size)
         tokens = np.random.default_rng(0).integers(0, engine.n_vocab, n_tokens)
         for b, token in enumerate(tokens):
             batch.token[b] = int(token)

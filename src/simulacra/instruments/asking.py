@@ -204,10 +204,11 @@ def ask(
     texts: dict[int, str] = {}
     pool = engine.pool
     held = {seq.seq_id: seq.tokens for seq in pool.sequences if len(seq.tokens)}
+    tokens = [_item_prompts(engine, items, i, questions, settings) for i in range(len(items))]
     with engine.recomputing_quietly():
         common = np.zeros(0, dtype=np.int32)  # the prefix every prompt of a group shares
-        for g, members in enumerate(_groups(engine, items, questions, settings)):
-            prompts = _prompts(engine, items, members, questions, settings)
+        for g, members in enumerate(_groups(engine, items, questions, settings, tokens)):
+            prompts = [p for i in members for p in tokens[i]]
             if g:
                 shared = max(common_length(common, p) for p in prompts)
                 _clear(engine, held, common[:shared])
@@ -277,6 +278,7 @@ def _groups(
     items: list[tuple[Respondent, Instrument]],
     questions: dict[int, list[tuple[list[str], list[str]]]],
     settings: dict[int, tuple[int, float, tuple[str, ...]]],
+    tokens: list[list[np.ndarray]],
 ) -> list[list[int]]:
     """The items in groups that keep the cache small (:mod:`grouping`), item order within.
 
@@ -294,7 +296,7 @@ def _groups(
         key = (respondent.system, respondent.history, respondent.name)
         contexts.setdefault(key, []).append(i)
     members = list(contexts.values())
-    sizes = [_context_size(engine, items, chosen, questions, settings) for chosen in members]
+    sizes = [_context_size(engine, chosen, tokens, questions, settings) for chosen in members]
     held = [seq for seq in engine.pool.sequences if len(seq.tokens)]
     room = engine.n_ctx - sum(len(seq.tokens) for seq in held)
     free_cells, free_sequences = max(1, room), max(1, engine.n_seq_max - len(held))
@@ -312,20 +314,20 @@ def _groups(
             atom_sizes.append(size)
         else:  # one context's many questions: its items are grouped one by one
             atoms += [[i] for i in chosen]
-            atom_sizes += [_context_size(engine, items, [i], questions, settings) for i in chosen]
+            atom_sizes += [_context_size(engine, [i], tokens, questions, settings) for i in chosen]
     planned = plan_groups(atom_sizes, max_cells=max_cells, max_sequences=engine.n_seq_max)
     return [sorted(i for a in group for i in atoms[a]) for group in planned]
 
 
 def _context_size(
     engine: Engine,
-    items: list[tuple[Respondent, Instrument]],
     chosen: list[int],
+    tokens: list[list[np.ndarray]],
     questions: dict[int, list[tuple[list[str], list[str]]]],
     settings: dict[int, tuple[int, float, tuple[str, ...]]],
 ) -> ContextSize:
     """The cells and sequences one context's items need (see :class:`ContextSize`)."""
-    prompts = _prompts(engine, items, chosen, questions, settings)
+    prompts = [p for i in chosen for p in tokens[i]]
     extra = sequences = 0
     for i in chosen:
         for _, options in questions.get(i, ()):
@@ -337,21 +339,19 @@ def _context_size(
     return ContextSize(prompts[0], trie_cells(prompts) + extra, max(1, sequences))
 
 
-def _prompts(
+def _item_prompts(
     engine: Engine,
     items: list[tuple[Respondent, Instrument]],
-    members: list[int],
+    i: int,
     questions: dict[int, list[tuple[list[str], list[str]]]],
     settings: dict[int, tuple[int, float, tuple[str, ...]]],
 ) -> list[np.ndarray]:
-    """The prompt tokens of items, in item order (scoring questions, then a generation)."""
-    prompts = []
-    for i in members:
-        prompts += [engine.prompt_tokens(p) for p, _ in questions.get(i, ())]
-        if i in settings:
-            respondent, instrument = items[i]
-            text = instrument_text(instrument)
-            prompts.append(engine.prompt_tokens(question_prompt(engine.chat, respondent, text)))
+    """The prompt tokens of item ``i``: its scoring questions', then its generation's."""
+    prompts = [engine.prompt_tokens(p) for p, _ in questions.get(i, ())]
+    if i in settings:
+        respondent, instrument = items[i]
+        text = instrument_text(instrument)
+        prompts.append(engine.prompt_tokens(question_prompt(engine.chat, respondent, text)))
     return prompts
 
 

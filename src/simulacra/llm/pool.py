@@ -272,10 +272,8 @@ class SequencePool:
         self.stats.evictions += 1
 
     def truncate(self, seq: CachedSequence, n_keep: int) -> None:
-        """Keep only the first ``n_keep`` tokens of a sequence (none: evict it)."""
-        if n_keep <= 0:
-            self.evict(seq)
-        elif n_keep < len(seq.tokens):
+        """Keep only the first ``n_keep`` tokens of a sequence in its cells."""
+        if n_keep < len(seq.tokens):
             llama_cpp.llama_memory_seq_rm(self._memory, seq.seq_id, n_keep, -1)
             seq.tokens = seq.tokens[:n_keep].copy()
 
@@ -395,9 +393,7 @@ class SequencePool:
             target.tokens = source.tokens[:keep].copy()
         for request in group[:assigned]:
             seq = request.seq
-            if len(seq.tokens) > request.n_keep:
-                llama_cpp.llama_memory_seq_rm(self._memory, seq.seq_id, request.n_keep, -1)
-                seq.tokens = seq.tokens[: request.n_keep].copy()
+            self.truncate(seq, request.n_keep)
             seq.last_used = self.tick()
             seq.key = self.key
         return assigned
