@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,8 +48,8 @@ from decode_log import DecodeLog, replay
 from simulacra.batteries.base import RunOptions
 from simulacra.batteries.goal_guarding import load
 from simulacra.batteries.goal_guarding import run as run_module
-from simulacra.batteries.goal_guarding.design import unit_items
-from simulacra.instruments.choice import choice_text, option_orders
+from simulacra.batteries.goal_guarding.design import STEER_UNIT, unit_items
+from simulacra.instruments.choice import Choice, choice_text, option_orders
 from simulacra.instruments.respondent import question_prompt
 from simulacra.llm.engine import Engine
 
@@ -72,6 +73,8 @@ class Recorder:
         def timed_ask(engine_, items, *, seed=0):
             fmt = engine_.chat
             for respondent, choice in items:
+                if not isinstance(choice, Choice):  # the steered unit's free-text answers
+                    continue
                 for order in option_orders(len(choice.options)):
                     listed = [choice.options[j] for j in order]
                     prompt = question_prompt(fmt, respondent, choice_text(choice.question, listed))
@@ -139,7 +142,8 @@ def progress(message: str) -> None:
 
 
 def kind_of(channel: str) -> str:
-    return channel if channel in ("none", "dialogue") else "channel"
+    """The unit kinds whose seconds per decision differ: no peer, dialogue, steered, channels."""
+    return channel if channel in ("none", "dialogue", STEER_UNIT) else "channel"
 
 
 def main() -> None:
@@ -168,12 +172,19 @@ def main() -> None:
 
     unit_s, unit_items_n, unit_kind = [], [], []
     started_all = time.perf_counter()
-    with Recorder(engine) as recorder, DecodeLog() as decodes, TokenLog(engine) as needed:
+    # The steered unit extracts its persona vector into a run's output directory (the
+    # first such unit of a model; the battery runner then reads it back): a scratch one.
+    with (
+        tempfile.TemporaryDirectory(prefix="simulacra-bench-") as out,
+        Recorder(engine) as recorder,
+        DecodeLog() as decodes,
+        TokenLog(engine) as needed,
+    ):
         before = engine.stats.tokens_decoded
         for unit in units:
             engine.reset()
             started = time.perf_counter()
-            tables = battery.run_unit(unit, engine)
+            tables = battery.run_unit(unit, engine, Path(out))
             unit_s.append(time.perf_counter() - started)
             unit_items_n.append(len(tables["decisions"]))
             unit_kind.append(kind_of(unit.params["channel"]))
@@ -196,13 +207,14 @@ def main() -> None:
 
     # The full design, estimated from the seconds per decision of each kind of unit.
     rate: dict[str, float] = {}
-    for kind in ("none", "dialogue", "channel"):
+    for kind in ("none", "dialogue", "channel", STEER_UNIT):
         seconds = sum(s for s, k in zip(unit_s, unit_kind, strict=True) if k == kind)
         items = sum(n for n, k in zip(unit_items_n, unit_kind, strict=True) if k == kind)
         if items:
             rate[kind] = seconds / items
     measured = set(rate)
-    for kind in ("dialogue", "channel", "none"):  # kinds not run (--max-units): the slowest rate
+    # Kinds not run (--max-units) take the slowest measured rate.
+    for kind in ("dialogue", "channel", "none", STEER_UNIT):
         rate.setdefault(kind, max(rate.values()))
     full = battery.spec.designs["full"]
     full_units = battery.plan(RunOptions(design="full", models=(args.model,)))
