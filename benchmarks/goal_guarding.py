@@ -22,7 +22,9 @@ In one run, on one model (default: the embedded SmolLM2-135M-Instruct):
 It also counts the battery's unique tokens (the prefix trie of every decision
 prompt with its options; the least any cache could decode for the decisions) and
 estimates the ``full`` design's wall time from the quick run's seconds per decision
-in each kind of unit (no-peer, dialogue, other channels): an estimate, not a run.
+in each kind of unit (no peer, dialogue, steered, other channels), plus the steered
+control's one vector extraction per model (``steer_extraction_s``, timed before the
+engine pass and not part of it): an estimate, not a run.
 
 ``decision_unique_tokens`` is that trie; ``unique_tokens`` (:mod:`baseline`) is the
 trie of everything the engine was asked to hold (decisions, peer dialogues,
@@ -171,20 +173,24 @@ def main() -> None:
     )
 
     unit_s, unit_items_n, unit_kind = [], [], []
+    scratch = tempfile.TemporaryDirectory(prefix="simulacra-bench-")
+    out = Path(scratch.name)
+    # The steered unit reads its persona vector from a run's output directory. It is
+    # extracted once per model, on an engine of its own, so it is timed apart and
+    # kept out of the logs (the raw replay runs on this engine only).
+    extraction_s = 0.0
+    if any(kind_of(u.params["channel"]) == STEER_UNIT for u in units):
+        started = time.perf_counter()
+        battery.steering_vector(args.model, out)
+        extraction_s = time.perf_counter() - started
+        progress(f"steering vector extracted: {extraction_s:.1f} s")
     started_all = time.perf_counter()
-    # The steered unit extracts its persona vector into a run's output directory (the
-    # first such unit of a model; the battery runner then reads it back): a scratch one.
-    with (
-        tempfile.TemporaryDirectory(prefix="simulacra-bench-") as out,
-        Recorder(engine) as recorder,
-        DecodeLog() as decodes,
-        TokenLog(engine) as needed,
-    ):
+    with scratch, Recorder(engine) as recorder, DecodeLog() as decodes, TokenLog(engine) as needed:
         before = engine.stats.tokens_decoded
         for unit in units:
             engine.reset()
             started = time.perf_counter()
-            tables = battery.run_unit(unit, engine, Path(out))
+            tables = battery.run_unit(unit, engine, out)
             unit_s.append(time.perf_counter() - started)
             unit_items_n.append(len(tables["decisions"]))
             unit_kind.append(kind_of(unit.params["channel"]))
@@ -221,7 +227,7 @@ def main() -> None:
     full_items = {
         u.unit_id: len(unit_items(battery.spec, full, u.params["channel"])) for u in full_units
     }
-    full_estimated_s = sum(
+    full_estimated_s = extraction_s + sum(
         full_items[u.unit_id] * rate[kind_of(u.params["channel"])] for u in full_units
     )
 
@@ -237,6 +243,7 @@ def main() -> None:
         "wall_s": round(wall_s, 2),
         "unit_s": [round(s, 2) for s in unit_s],
         "engine_s": round(engine_s, 2),
+        "steer_extraction_s": round(extraction_s, 2),
         "ask_s": round(recorder.ask_s, 2),
         "engine_tokens": int(engine_tokens),
         "decision_unique_tokens": int(unique),

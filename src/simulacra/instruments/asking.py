@@ -331,7 +331,7 @@ def _context_size(
     extra = sequences = 0
     for i in chosen:
         for _, options in questions.get(i, ()):
-            longer = [len(engine.tokenize(o)) for o in options if len(engine.tokenize(o)) > 1]
+            longer = [n for n in (len(engine.tokenize(o)) for o in options) if n > 1]
             extra += sum(longer)
             sequences += len(longer) + (len(longer) < len(options))
         if i in settings:

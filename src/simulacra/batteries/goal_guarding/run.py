@@ -560,8 +560,10 @@ def run_goal_guarding_unit(
         asked.append((respondent, Choice("decision", item.question, (item.a, item.b))))
     # The decisions share nothing with the materials' prompts (those begin with a
     # persona, these with the role): cleared, the cache a decision attends over
-    # holds only its own group, not the 2,300-4,200 cells the belief updates leave
-    # (one run each: the dialogue unit 544 s uncleared, 455 s cleared, the same tables).
+    # holds only its own group, not the 2,300-4,200 cells the belief updates leave.
+    # The tables are the same either way; the time it saves is not established (one
+    # run each, the dialogue unit 544 s uncleared and 455 s cleared, is within this
+    # machine's hour-to-hour spread).
     engine.reset()
     answers = ask(engine, asked, seed=seed)
     decisions, draws = _decision_rows(items, answers, state.materials, seed, design.draws)
@@ -693,7 +695,12 @@ def _run_steered(
             )
             for item in own
         ]
-        with engine.steering(vector, coefficient, layers=(start, end)):
+        # The answers' sequences fill the pool; the projection and the probes that
+        # follow turn it over on purpose (no warning for scenario authors).
+        with (
+            engine.steering(vector, coefficient, layers=(start, end)),
+            engine.recomputing_quietly(),
+        ):
             engine.reset()  # another setting's sequences can never be reused, only attended
             answers = ask(engine, asked, seed=seed)
             projected = projection()
