@@ -21,9 +21,17 @@ from simulacra.batteries.replication import (
     summarize,
 )
 from simulacra.batteries.replication import interview as interview_module
-from simulacra.batteries.replication.interview import interview
+from simulacra.batteries.replication.interview import answer_seed, interview
 from simulacra.errors import ScenarioError
-from simulacra.instruments import INTERVIEWER, Answer, Choice, FreeText, Likert, Numeric
+from simulacra.instruments import (
+    INTERVIEWER,
+    Answer,
+    Choice,
+    FreeText,
+    Likert,
+    Numeric,
+    redraw,
+)
 from simulacra.simulation.simulacrum import Simulacrum
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -317,14 +325,23 @@ class FakeAsk:
                         "choice",
                         instrument.options,
                         p,
+                        per_order=tuple(p for _ in instrument.options),
                         text=instrument.options[0],
                         value=0.0,
                     )
                 )
             elif isinstance(instrument, Likert):
+                p = tuple(1 / instrument.points for _ in range(instrument.points))
                 answers.append(
                     Answer(
-                        respondent.key, instrument.name, "likert", expected=3.5, text="4", value=4.0
+                        respondent.key,
+                        instrument.name,
+                        "likert",
+                        tuple(str(k + 1) for k in range(instrument.points)),
+                        p,
+                        expected=3.5,
+                        text="4",
+                        value=4.0,
                     )
                 )
             elif isinstance(instrument, Numeric):
@@ -383,6 +400,48 @@ def test_interview_batches_lead_ins_then_measures_and_reasks(battery, monkeypatc
     leads = answers[answers["role"] == "lead_in"]
     assert set(leads["effect"]) <= {"imagined_contact", "flag_priming", "reciprocity"}
     assert (answers["position"] < len(ML1_EFFECTS)).all()
+
+
+def test_a_reasked_unchanged_choice_or_scale_keeps_its_scores_and_is_drawn_again(
+    battery, monkeypatch
+):
+    fake = FakeAsk()
+    monkeypatch.setattr(interview_module, "ask", fake)
+    people = battery.population_model(range(1)).participants
+    answers = interview(
+        FakeEngine(),
+        people,
+        battery.effects,
+        seed=5,
+        mode="sampled",
+        persona=True,
+        runs=2,
+        reask=1,
+        samples=1,
+        name="Participant",
+    )
+    lead_in_effects = set(answers.loc[answers["role"] == "lead_in", "effect"])
+    run1_measures = fake.calls[3][1]
+    # Asked again in run 1: numeric items (sampled anew) and the items of effects with a
+    # lead-in (their history holds run 1's own lead-in reply, a new prompt); not the
+    # choices and scales put to an unchanged prompt.
+    assert run1_measures
+    for _, instrument in run1_measures:
+        assert isinstance(instrument, Numeric) or instrument.name.split(".")[0] in (lead_in_effects)
+    kept = answers[(answers["role"] == "measure") & ~answers["effect"].isin(lead_in_effects)]
+    kept = kept[kept["kind"].isin(["choice", "likert"])]
+    run0 = kept[kept["run"] == 0].set_index(["effect", "item"])
+    run1 = kept[kept["run"] == 1].set_index(["effect", "item"])
+    assert len(run1) == len(run0) > 0
+    for key, row in run1.iterrows():
+        assert row["probabilities"] == run0.loc[key, "probabilities"]
+    # The draw is the one ask makes with run 1's scores and seed.
+    seed1 = answer_seed(5, 1)
+    for respondent, instrument in fake.calls[1][1]:
+        key = tuple(instrument.name.split(".", 1))
+        if key in run1.index:
+            (scored,) = FakeAsk()(None, [(respondent, instrument)])
+            assert run1.loc[key, "text"] == redraw(scored, respondent, instrument, seed1).text
 
 
 def test_interview_without_persona_uses_the_bare_model(battery, monkeypatch):

@@ -21,7 +21,9 @@ from simulacra.instruments import (
     asking,
     item_seed,
     option_frame,
+    redraw,
 )
+from simulacra.instruments.grouping import trie_cells
 from simulacra.llm.chat import Message
 from simulacra.llm.engine import Engine
 
@@ -99,6 +101,18 @@ def test_free_text_is_a_sampled_reply(engine, respondents):
     answer = ask(engine, [(respondents[0], STORY)], seed=1)[0]
     assert answer.kind == "free_text"
     assert answer.text and answer.value is None and answer.parsed is None
+
+
+def test_redraw_is_what_ask_answers_under_another_seed(engine, respondents):
+    items = [(r, i) for r in respondents for i in (DRINK, SEASON, MOOD)]
+    engine.reset()
+    first = ask(engine, items, seed=1)
+    again = ask(engine, items, seed=2)
+    redrawn = [redraw(a, r, i, 2) for a, (r, i) in zip(first, items, strict=True)]
+    assert redrawn == again  # every field, the scores bit for bit
+    assert [a.text for a in redrawn] != [a.text for a in first]  # a new draw somewhere
+    with pytest.raises(ValueError, match="not a scored answer"):
+        redraw(first[0], respondents[0], SEASON, 2)
 
 
 def test_bad_items_are_clear_errors(engine, respondents):
@@ -249,3 +263,29 @@ def test_one_context_too_large_for_the_cache_is_asked_item_by_item(monkeypatch):
     with Engine.load(n_ctx=4096, n_threads=2) as large:
         ask(large, items, seed=5)  # one call: every shared prefix decoded once
         assert decoded <= 1.1 * large.stats.tokens_decoded
+
+
+def test_held_forks_of_one_prompt_count_its_cells_once(monkeypatch):
+    """A call beside many forks of one long prompt is one call, as on an empty cache.
+
+    The forks' summed lengths are several times the cache, their distinct cells a
+    fraction of it: counted by sum, the call seemed not to fit and was cut into
+    groups (a re-asked participant beside the forks of its own earlier prompts).
+    """
+    monkeypatch.setattr(asking, "GROUP_CELLS", 300)  # groups smaller than the call
+    long = "You are a retired sea captain. " * 30
+    items = [item for item in golden_items() if item[1] is not AGE]
+    with Engine.load(n_ctx=2048, n_threads=2) as engine:
+        engine.loglik([f"{long}Visitor {k} knocks." for k in range(24)], " Hi.")
+        held = [seq.tokens for seq in engine.pool.sequences if len(seq.tokens)]
+        assert len(held) == 24
+        assert sum(len(t) for t in held) > 2 * engine.n_ctx > 4 * trie_cells(held)
+        calls: list[int] = []
+        score = engine.option_logprobs
+        monkeypatch.setattr(engine, "option_logprobs", lambda q: calls.append(len(q)) or score(q))
+        answers = ask(engine, items, seed=4)
+        assert calls == [4 * (2 + 3 + 1)]  # one call
+        assert engine.stats.evictions == 0
+    with Engine.load(n_ctx=2048, n_threads=2) as empty:
+        alone = ask(empty, items, seed=4)
+    assert answers == alone

@@ -95,7 +95,12 @@ class Unit:
 
 
 class Battery(Protocol):
-    """A loaded, validated battery directory."""
+    """A loaded, validated battery directory.
+
+    A kind may also define ``revision`` (an int), raised whenever a change to the
+    kind changes the numbers the same files give: the runner records it with the
+    run's configuration, so a resumed run refuses to mix revisions.
+    """
 
     kind: str
     """The battery's kind, a key of :data:`KINDS`."""

@@ -309,6 +309,9 @@ def _config(battery: Battery, options: RunOptions, n_threads: int) -> dict[str, 
         # How ask groups many respondents lays out the cache (see instruments.ask).
         "ask_group_cells": asking.GROUP_CELLS,
         "ask_group_layout": asking.GROUP_LAYOUT,
+        # A kind's own revision of how it computes its numbers, if it has one (absent
+        # and None compare equal, so a kind that never had one stays resumable).
+        "battery_revision": getattr(battery, "revision", None),
     }
 
 

@@ -19,11 +19,12 @@ question of one of four kinds:
 :func:`ask` answers a list of (respondent, instrument) items with one batched
 scoring call and one generation call per sampling setting, sharing cached prefixes;
 an item's randomness is seeded from (seed, respondent key, instrument name) only.
+:func:`redraw` draws a scored answer again under another seed without decoding.
 :func:`answers_frame` and :func:`option_frame` lay the answers out as tidy tables.
 """
 
 from simulacra.instruments.answers import Answer, answers_frame, option_frame
-from simulacra.instruments.asking import Instrument, ask, item_rng, item_seed
+from simulacra.instruments.asking import Instrument, ask, item_rng, item_seed, redraw
 from simulacra.instruments.choice import Choice
 from simulacra.instruments.free_text import FreeText
 from simulacra.instruments.likert import Likert
@@ -46,4 +47,5 @@ __all__ = [
     "item_seed",
     "option_frame",
     "parse_number",
+    "redraw",
 ]

@@ -42,8 +42,17 @@ from simulacra.llm.chat import Message
 
 if TYPE_CHECKING:
     from simulacra.llm.engine import Engine
+    from simulacra.llm.pool import CachedSequence
 
-__all__ = ["Instrument", "ask", "instrument_text", "item_rng", "item_seed", "point_continuations"]
+__all__ = [
+    "Instrument",
+    "ask",
+    "instrument_text",
+    "item_rng",
+    "item_seed",
+    "point_continuations",
+    "redraw",
+]
 
 Instrument = Choice | Likert | Numeric | FreeText
 """Any of the four instruments."""
@@ -91,6 +100,40 @@ def instrument_text(instrument: Instrument) -> str:
     if isinstance(instrument, Numeric):
         return numeric_text(instrument.question, instrument.unit)
     return instrument.question
+
+
+def redraw(
+    answer: Answer, respondent: Respondent, instrument: Choice | Likert, seed: int
+) -> Answer:
+    """A scored answer drawn again under another seed: its distribution kept.
+
+    What :func:`ask` answers for the same item with ``seed``, given the same scores:
+    the option or point is drawn from the answer's probabilities by the item's
+    generator, so a question put again to the same prompt needs no decoding.
+
+    Args:
+        answer: the item's answer from :func:`ask` (any seed).
+        respondent: the item's respondent (its key seeds the draw).
+        instrument: the item's choice or Likert scale.
+        seed: the run's seed.
+
+    Returns:
+        The answer with its sampled option or point drawn under ``seed``.
+
+    Raises:
+        ValueError: an answer that is not the instrument's scored answer.
+    """
+    if (answer.instrument, answer.kind) != (instrument.name, instrument.kind) or not (
+        answer.probabilities
+    ):
+        raise ValueError(
+            f"answer {answer.instrument!r} ({answer.kind}) is not a scored answer to "
+            f"{instrument.name!r} ({instrument.kind})"
+        )
+    if isinstance(instrument, Choice):
+        probabilities, per_order = np.array(answer.probabilities), np.array(answer.per_order)
+        return _choice_answer(respondent, instrument, probabilities, per_order, seed)
+    return _likert_answer(respondent, instrument, np.array(answer.probabilities), seed)
 
 
 def point_continuations(engine: Engine, points: int) -> list[str]:
@@ -226,9 +269,12 @@ def ask(
         if isinstance(instrument, Choice):
             orders = option_orders(len(instrument.options))
             per_order = order_probabilities(orders, logprobs[i])
-            answers.append(_choice_answer(respondent, instrument, per_order, seed))
+            probabilities = per_order.mean(axis=0)
+            probabilities /= probabilities.sum()
+            answers.append(_choice_answer(respondent, instrument, probabilities, per_order, seed))
         elif isinstance(instrument, Likert):
-            answers.append(_likert_answer(respondent, instrument, logprobs[i][0], seed))
+            probabilities = softmax(logprobs[i][0])
+            answers.append(_likert_answer(respondent, instrument, probabilities, seed))
         elif isinstance(instrument, Numeric):
             value = parse_number(texts[i])
             answers.append(
@@ -285,11 +331,11 @@ def _groups(
     Items of one respondent context (system, history, name) stay together unless
     the context alone needs more than a group's cells or sequences; then each of
     its items is placed on its own (neighbours in token order still share a
-    group). A call the cache can hold beside what it already holds is one group,
-    every item in the caller's order, decoded exactly as before groups existed;
-    only a call that would overflow the cache or the pool (and then recompute
-    evicted prompts), or that holds a context an empty cache could not, is cut into
-    groups of about :data:`GROUP_CELLS` cells.
+    group). A call the cache can hold beside what it already holds
+    (:func:`_fits_beside`) is one group, every item in the caller's order, decoded
+    exactly as before groups existed; only a call that would overflow the cache or
+    the pool (and then recompute evicted prompts), or that holds a context an empty
+    cache could not, is cut into groups of about :data:`GROUP_CELLS` cells.
     """
     contexts: dict[tuple[str, tuple[Message, ...], str], list[int]] = {}
     for i, (respondent, _) in enumerate(items):
@@ -297,14 +343,12 @@ def _groups(
         contexts.setdefault(key, []).append(i)
     members = list(contexts.values())
     sizes = [_context_size(engine, chosen, tokens, questions, settings) for chosen in members]
-    held = [seq for seq in engine.pool.sequences if len(seq.tokens)]
-    room = engine.n_ctx - sum(len(seq.tokens) for seq in held)
-    free_cells, free_sequences = max(1, room), max(1, engine.n_seq_max - len(held))
-    fits = plan_groups(sizes, max_cells=free_cells, max_sequences=free_sequences)
+    everything = [list(range(len(items)))] if items else []
     # One context an empty cache cannot hold either (one respondent's many questions).
     oversized = any(s.cells > engine.n_ctx or s.sequences > engine.n_seq_max for s in sizes)
-    if len(fits) <= 1 and not oversized:  # the cache holds it all: one call, as always
-        return [list(range(len(items)))] if items else []
+    held = [seq for seq in engine.pool.sequences if len(seq.tokens)]
+    if not oversized and _fits_beside(engine, sizes, held, tokens):
+        return everything  # the cache holds it all: one call, as always
     max_cells = min(GROUP_CELLS, engine.n_ctx)
     atoms, atom_sizes = [], []
     for chosen, size in zip(members, sizes, strict=True):
@@ -317,6 +361,30 @@ def _groups(
             atom_sizes += [_context_size(engine, [i], tokens, questions, settings) for i in chosen]
     planned = plan_groups(atom_sizes, max_cells=max_cells, max_sequences=engine.n_seq_max)
     return [sorted(i for a in group for i in atoms[a]) for group in planned]
+
+
+def _fits_beside(
+    engine: Engine,
+    sizes: list[ContextSize],
+    held: list[CachedSequence],
+    tokens: list[list[np.ndarray]],
+) -> bool:
+    """Whether the call's contexts fit the cache and the pool beside ``held`` in one group.
+
+    The cells ``held`` occupies are counted once per distinct prefix (sequences
+    forked from one prompt share its cells) and only where the call's prompts do
+    not share them (a prompt held already needs no new ones); each held sequence
+    takes a slot. Summing the held sequences' lengths instead counted a shared
+    prompt once per fork: a re-asked participant's measures, beside a hundred forks
+    of its own prompts, seemed not to fit 8,192 cells and were cut into groups that
+    evicted and decoded those prompts again.
+    """
+    prompts = [p for group in tokens for p in group]
+    held_tokens = [seq.tokens for seq in held]
+    idle = trie_cells(held_tokens + prompts) - trie_cells(prompts) if held else 0
+    free_cells = max(1, engine.n_ctx - idle)
+    free_sequences = max(1, engine.n_seq_max - len(held))
+    return len(plan_groups(sizes, max_cells=free_cells, max_sequences=free_sequences)) <= 1
 
 
 def _context_size(
@@ -394,10 +462,12 @@ def _clear(engine: Engine, held: dict[int, np.ndarray], keep: np.ndarray) -> Non
 
 
 def _choice_answer(
-    respondent: Respondent, instrument: Choice, per_order: np.ndarray, seed: int
+    respondent: Respondent,
+    instrument: Choice,
+    probabilities: np.ndarray,
+    per_order: np.ndarray,
+    seed: int,
 ) -> Answer:
-    probabilities = per_order.mean(axis=0)
-    probabilities /= probabilities.sum()
     # Drawn over the options in sorted order, so that the draw does not depend on
     # the order the options were given in.
     canonical = sorted(range(len(instrument.options)), key=instrument.options.__getitem__)
@@ -416,9 +486,8 @@ def _choice_answer(
 
 
 def _likert_answer(
-    respondent: Respondent, instrument: Likert, logprobs: np.ndarray, seed: int
+    respondent: Respondent, instrument: Likert, probabilities: np.ndarray, seed: int
 ) -> Answer:
-    probabilities = softmax(logprobs)
     rng = item_rng(seed, respondent.key, instrument.name)
     point = int(rng.choice(len(probabilities), p=probabilities)) + 1
     return Answer(

@@ -44,10 +44,12 @@ def trie_cells(sequences: Sequence[np.ndarray]) -> int:
         The number of distinct non-empty prefixes; a sequence that shares its first
         tokens with another only adds the tokens past the shared part.
     """
-    ordered = sorted(tuple(int(t) for t in s) for s in sequences)
+    # Any lexicographic order puts sequences that share a prefix side by side; the
+    # bytes of equal-width integers give one without building a tuple per token.
+    arrays = [np.asarray(s, dtype=np.int64) for s in sequences]
+    ordered = sorted(arrays, key=lambda a: a.tobytes())
     total, previous = 0, np.zeros(0, dtype=np.int64)
-    for seq in ordered:
-        current = np.array(seq, dtype=np.int64)
+    for current in ordered:
         total += len(current) - common_length(current, previous)
         previous = current
     return total

@@ -42,7 +42,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, TypeVar
 
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
@@ -236,8 +236,13 @@ class ReplicationBattery:
         designs: the named sizes, by name.
         files: every file's decoded TOML by relative path (recorded in the manifest).
         source: the replication project the effects come from ("Many Labs 1").
+        revision: how the battery turns its files into numbers, raised when that
+            changes the numbers (recorded, so a resumed run does not mix them). 2: a
+            re-asked choice or scale whose prompt did not change keeps run 0's
+            distribution and is only drawn again.
     """
 
+    revision: ClassVar[int] = 2
     directory: Path
     title: str
     population: PopulationSpec

@@ -46,7 +46,17 @@ import pandas as pd
 from simulacra.batteries.replication.effects import Effect
 from simulacra.batteries.replication.intervention import Prepared, applied
 from simulacra.batteries.replication.population import Participant
-from simulacra.instruments import INTERVIEWER, Answer, Instrument, Numeric, Respondent, ask
+from simulacra.instruments import (
+    INTERVIEWER,
+    Answer,
+    Choice,
+    Instrument,
+    Likert,
+    Numeric,
+    Respondent,
+    ask,
+    redraw,
+)
 from simulacra.instruments.asking import instrument_text
 from simulacra.llm.chat import Message
 
@@ -135,6 +145,7 @@ def interview(
     for start in range(0, len(participants), group):
         if persona:
             engine.reset()  # nothing is shared across personas: answers stay independent
+        scored: Scored = {}  # run 0's choices and scales, kept for the re-asks
         for run in range(max(1, runs)):
             members = [
                 p for p in participants[start : start + group] if run == 0 or p.index < reask
@@ -153,8 +164,13 @@ def interview(
                 name,
                 rows,
                 levers,
+                scored,
             )
     return pd.DataFrame(rows, columns=list(ANSWER_COLUMNS))
+
+
+Scored = dict[tuple[str, Respondent, Instrument], Answer]
+"""Choice and Likert answers of one chunk's runs, by (effect, respondent, instrument)."""
 
 
 def _ask(
@@ -163,8 +179,46 @@ def _ask(
     effects: Sequence[str],
     levers: Mapping[str, Prepared],
     seed: int,
+    scored: Scored,
 ) -> list[Answer]:
-    """Ask ``items`` (item i of effect ``effects[i]``), each under its effect's intervention."""
+    """Ask ``items`` (item i of effect ``effects[i]``), each under its effect's intervention.
+
+    A choice or scale put again to the same prompt (a re-asked participant's item
+    whose context did not change) keeps the distribution it was scored with and is
+    only drawn again under ``seed`` (:func:`redraw`): the model gives one prompt one
+    distribution, and a run differs from another only by its draws. Scored again,
+    it would cost its decoding and differ by the cache's layout alone (up to 0.04 in
+    probability, measured), which the variance decomposition would count as run
+    variance. New choice and Likert answers are added to ``scored``.
+    """
+    keys = [(effect, *item) for item, effect in zip(items, effects, strict=True)]
+    answers: list[Answer | None] = [None] * len(items)
+    fresh = []
+    for i, (effect, respondent, instrument) in enumerate(keys):
+        known = scored.get((effect, respondent, instrument))
+        if known is not None and isinstance(instrument, Choice | Likert):
+            answers[i] = redraw(known, respondent, instrument, seed)
+        else:
+            fresh.append(i)
+    if fresh:
+        asked = _ask_fresh(
+            engine, [items[i] for i in fresh], [effects[i] for i in fresh], levers, seed
+        )
+        for i, answer in zip(fresh, asked, strict=True):
+            answers[i] = answer
+            if isinstance(items[i][1], Choice | Likert):
+                scored[keys[i]] = answer
+    return [answer for answer in answers if answer is not None]
+
+
+def _ask_fresh(
+    engine: Engine,
+    items: Sequence[tuple[Respondent, Instrument]],
+    effects: Sequence[str],
+    levers: Mapping[str, Prepared],
+    seed: int,
+) -> list[Answer]:
+    """Ask ``items`` on the engine, each under its effect's intervention."""
     if not any(effect in levers for effect in effects):
         return ask(engine, items, seed=seed)
     answers: list[Answer | None] = [None] * len(items)
@@ -189,10 +243,11 @@ def _ask_group(
     name: str,
     rows: list[dict[str, Any]],
     levers: Mapping[str, Prepared],
+    scored: Scored,
 ) -> None:
     """One run of a group of participants: their lead-ins, then all their items."""
     histories = _lead_ins(
-        engine, members, by_name, run, run_seed, mode, persona, name, rows, levers
+        engine, members, by_name, run, run_seed, mode, persona, name, rows, levers, scored
     )
     items: list[tuple[Respondent, Instrument]] = []
     where: list[tuple[Participant, Effect, int, int]] = []
@@ -208,7 +263,7 @@ def _ask_group(
                     key = sample_key(participant.key, sample)
                     items.append((Respondent(key, system, history, name), instrument))
                     where.append((participant, effect, position, sample))
-    answers = _ask(engine, items, [w[1].name for w in where], levers, run_seed)
+    answers = _ask(engine, items, [w[1].name for w in where], levers, run_seed, scored)
     for answer, (participant, effect, position, sample) in zip(answers, where, strict=True):
         rows.append(
             _row(answer, participant, effect, position, run, sample, "measure", mode, persona)
@@ -226,6 +281,7 @@ def _lead_ins(
     name: str,
     rows: list[dict[str, Any]],
     levers: Mapping[str, Prepared],
+    scored: Scored,
 ) -> dict[tuple[str, str], tuple[Message, ...]]:
     """Ask the lead-ins depth by depth; return each (participant, effect)'s dialogue."""
     histories: dict[tuple[str, str], tuple[Message, ...]] = {}
@@ -245,7 +301,7 @@ def _lead_ins(
                     where.append((participant, effect, position, leads[depth]))
         if not items:
             return histories
-        asked = _ask(engine, items, [w[1].name for w in where], levers, run_seed)
+        asked = _ask(engine, items, [w[1].name for w in where], levers, run_seed, scored)
         for answer, (participant, effect, position, lead) in zip(asked, where, strict=True):
             key = (participant.key, effect.name)
             histories[key] = (
