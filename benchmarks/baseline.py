@@ -11,10 +11,12 @@
   share of that ceiling the path itself allows, and
   ``engine_over_prompt_eval_engine_ubatch``, the engine against its own path.
 - :class:`TokenLog`: records every token sequence an engine is asked to hold (each
-  request's cached tokens, each generated continuation) while active; its
-  :meth:`TokenLog.unique` is the size of their prefix trie, the least any cache could
-  decode for that work, so ``decoded_over_unique`` = tokens decoded / unique says
-  how much was decoded more than once.
+  request's cached tokens, each generated continuation) while active, with the
+  steering or capping setting it was decoded under; its :meth:`TokenLog.unique` is
+  the size of their prefix tries, one per setting, the least any cache could decode
+  for that work (a steered context computes other activations, so its tokens are
+  other cells), and ``decoded_over_unique`` = tokens decoded / unique says how much
+  was decoded more than once.
 - :func:`dropped_tokens`: cells a request left cached that the next request on the
   same sequence does not extend (decoded, then thrown away and decoded again under
   another context), from the per-sequence chains of cached tokens;
@@ -182,8 +184,9 @@ class TokenLog:
     def __init__(self, engine: Engine) -> None:
         self.pool = engine.pool
         self.sequences: list[np.ndarray] = []
+        self.keys: list[str] = []  # the pool's setting each sequence was decoded under
         self.active = True
-        self._growing: dict[int, np.ndarray] = {}
+        self._growing: dict[int, tuple[str, np.ndarray]] = {}
 
     def __enter__(self) -> TokenLog:
         pool = self.pool
@@ -193,13 +196,14 @@ class TokenLog:
             self._flush()
             if self.active:
                 self.sequences += [r.tokens[: r.n_cached] for r in requests]
+                self.keys += [pool.key] * len(requests)
             return run(requests, *args, **kwargs)
 
         def logged_step(items, *args, **kwargs):
             rows = step(items, *args, **kwargs)
             if self.active:
                 for seq, _ in items:
-                    self._growing[seq.seq_id] = seq.tokens
+                    self._growing[seq.seq_id] = (seq.key, seq.tokens)
             return rows
 
         pool.run, pool.decode_step = logged_run, logged_step
@@ -210,13 +214,18 @@ class TokenLog:
         del self.pool.run, self.pool.decode_step
 
     def _flush(self) -> None:
-        self.sequences += list(self._growing.values())
+        for key, tokens in self._growing.values():
+            self.sequences.append(tokens)
+            self.keys.append(key)
         self._growing.clear()
 
     def unique(self) -> int:
-        """Tokens of the prefix trie of everything recorded."""
+        """Tokens of the prefix tries of everything recorded, one trie per setting."""
         self._flush()
-        return trie_size(self.sequences)
+        by_key: dict[str, list[np.ndarray]] = {}
+        for key, tokens in zip(self.keys, self.sequences, strict=True):
+            by_key.setdefault(key, []).append(tokens)
+        return sum(trie_size(sequences) for sequences in by_key.values())
 
 
 def throughput_fields(

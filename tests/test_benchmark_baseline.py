@@ -9,7 +9,30 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from baseline import dropped_tokens, trie_size
+from baseline import TokenLog, dropped_tokens, trie_size
+
+
+class Request:
+    def __init__(self, *tokens: int) -> None:
+        self.tokens = seq(*tokens)
+        self.n_cached = len(self.tokens)
+
+
+class Pool:
+    """What TokenLog wraps: run, decode_step and the current setting."""
+
+    key = ""
+
+    def run(self, requests):
+        return [None] * len(requests)
+
+    def decode_step(self, items):
+        return []
+
+
+class FakeEngine:
+    def __init__(self) -> None:
+        self.pool = Pool()
 
 
 def seq(*tokens: int) -> np.ndarray:
@@ -37,3 +60,14 @@ def test_a_shorter_prefix_request_drops_the_rest():
 
 def test_trie_counts_shared_prefixes_once():
     assert trie_size([seq(1, 2, 3), seq(1, 2, 4), seq(1, 2)]) == 4
+
+
+def test_the_same_tokens_under_two_settings_are_needed_twice():
+    engine = FakeEngine()
+    with TokenLog(engine) as log:
+        engine.pool.run([Request(1, 2, 3), Request(1, 2, 4)])
+        engine.pool.key = "steer:+4"  # a steered context: other activations, other cells
+        engine.pool.run([Request(1, 2, 3)])
+        engine.pool.key = ""
+        engine.pool.run([Request(1, 2, 3, 5)])
+    assert log.unique() == 4 + 3 + 0 + 1

@@ -29,7 +29,9 @@ Answering modes:
   ``samples`` seeded samples (sample 0 is the sampled-mode answer).
 
 Lead-in answers are always sampled (a dialogue holds one text). Run ``r > 0``
-re-asks participants with a new sampling seed (:func:`answer_seed`). An effect with
+re-asks participants with a new sampling seed (:func:`answer_seed`); a choice or
+scale whose prompt is unchanged keeps the distribution it was scored with and is only
+drawn again (:func:`~simulacra.instruments.redraw`). An effect with
 an ``[intervention]`` is asked in its own engine call under its capping or steering
 (:mod:`~simulacra.batteries.replication.intervention`).
 """
