@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from simulacra.batteries import KINDS, RunOptions, load_battery_result, run_battery
-from simulacra.batteries.runner import validate_battery
+from simulacra.batteries.runner import CONFIG_FILE, validate_battery
 from simulacra.cli import main
 from simulacra.errors import ScenarioError, SimulacraError
 
@@ -78,6 +78,23 @@ def test_resume_refuses_other_settings(toy, tmp_path):
         run_battery(directory, out, RunOptions(seeds=2), progress=False)
     with pytest.raises(SimulacraError, match="n_threads"):
         run_battery(directory, out, RunOptions(seeds=1, n_threads=1), progress=False)
+
+
+def test_resume_refuses_another_revision_of_the_kind(toy, tmp_path, monkeypatch):
+    directory, kind = toy
+    out = tmp_path / "out"
+    run_battery(directory, out, RunOptions(seeds=1), progress=False)
+    config = out / CONFIG_FILE
+    recorded = json.loads(config.read_text())
+    assert recorded["battery_revision"] is None  # the toy kind has none
+    # A run recorded before revisions existed lacks the key: it still resumes.
+    del recorded["battery_revision"]
+    config.write_text(json.dumps(recorded))
+    run_battery(directory, out, RunOptions(seeds=1), progress=False)
+    # A kind whose numbers changed raises its revision: its old runs are not resumed.
+    monkeypatch.setattr(kind.ToyBattery, "revision", 2, raising=False)
+    with pytest.raises(SimulacraError, match=r"battery_revision \(None then, 2 now\)"):
+        run_battery(directory, out, RunOptions(seeds=1), progress=False)
 
 
 def test_unfinished_run_is_not_a_result(toy, tmp_path):
