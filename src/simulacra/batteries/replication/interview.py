@@ -196,9 +196,10 @@ def _ask(
     keys = [(effect, *item) for item, effect in zip(items, effects, strict=True)]
     answers: list[Answer | None] = [None] * len(items)
     fresh = []
-    for i, (effect, respondent, instrument) in enumerate(keys):
-        known = scored.get((effect, respondent, instrument))
-        if known is not None and isinstance(instrument, Choice | Likert):
+    for i, key in enumerate(keys):
+        known = scored.get(key)
+        _, respondent, instrument = key
+        if known is not None and isinstance(instrument, Choice | Likert):  # only those kept
             answers[i] = redraw(known, respondent, instrument, seed)
         else:
             fresh.append(i)
